@@ -18,7 +18,7 @@ test-fast: setup
 
 lint: setup
 	$(PY) -m ruff check .
-	$(PY) -m mypy
+	$(PY) tools/run_mypy.py
 
 ## Installable linux-x64 zip with bundled wheels, written to dist/.
 build: setup

@@ -1,0 +1,175 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Run the core pipeline for Blender: options, lazy imports, worker thread.
+
+Core (and with it torch, scipy, cv2) is imported only here and only when a
+reconstruction runs, never when the extension is enabled.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# The options the Blender side may pass to core (ReconstructOptions field names).
+CORE_OPTION_NAMES = (
+    "resolution", "lam", "geometry", "smoothing_factor", "smoothing_iterations",
+    "detail_strength", "detail_sigma", "target_faces", "device", "face_index", "crop_box", "weights",
+)
+
+
+def core_error_type() -> type[Exception]:
+    """``core.errors.FaceFromPhotoError`` (cheap import: no torch)."""
+    from ..core.errors import FaceFromPhotoError
+
+    return FaceFromPhotoError
+
+
+def make_options(values: Mapping[str, Any]) -> Any:
+    """A frozen ``core.pipeline.ReconstructOptions`` from plain values.
+
+    Unknown names raise the project's error with a sentence naming them;
+    out-of-range values are rejected by ``ReconstructOptions`` itself.
+    """
+    from ..core.errors import FaceFromPhotoError
+    from ..core.pipeline import ReconstructOptions
+
+    known = {f for f in ReconstructOptions.__dataclass_fields__}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise FaceFromPhotoError(
+            f"Unknown option {', '.join(unknown)}; use one of {', '.join(sorted(known))}."
+        )
+    return ReconstructOptions(**dict(values))
+
+
+def run_core(photo: str, options: Any, progress: Any = None, should_stop: Any = None) -> Any:
+    """``core.pipeline.reconstruct`` (imports torch on first use)."""
+    from ..core.pipeline import reconstruct
+
+    return reconstruct(photo, options, progress=progress, should_stop=should_stop)
+
+
+@dataclass
+class Worker:
+    """Runs core in a background thread; the main thread polls it from a timer.
+
+    Only plain Python objects cross the thread boundary: the frozen options
+    go in, a ``Reconstruction`` (numpy arrays) or an exception comes out.
+    Blender data is never touched from the thread.
+    """
+
+    photo: str
+    options: Any
+    fraction: float = 0.0
+    message: str = "Starting"
+    result: Any = None
+    error: BaseException | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="face_from_photo", daemon=True)
+        self._thread.start()
+
+    def _progress(self, fraction: float, message: str) -> None:
+        self.fraction, self.message = float(fraction), str(message)
+
+    def _run(self) -> None:
+        try:
+            self.result = run_core(self.photo, self.options, self._progress, self._stop.is_set)
+        except BaseException as e:  # noqa: B036 - handed to the main thread, never lost
+            self.error = e
+
+    def cancel(self) -> None:
+        """Ask core to stop at its next stage boundary."""
+        self._stop.set()
+
+    @property
+    def done(self) -> bool:
+        return self._thread is not None and not self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
+# --------------------------------------------------------------------------- building
+
+
+@dataclass(frozen=True)
+class BlenderChoices:
+    """Blender-side choices copied from the preferences before work starts."""
+
+    pack_images: bool = True
+    store_maps: bool = True
+    subdiv_levels: int = 0
+    subdiv_render_levels: int = 1
+
+    @classmethod
+    def from_preferences(cls, prefs: Any) -> BlenderChoices:
+        if prefs is None:
+            return cls()
+        return cls(bool(prefs.pack_images), bool(prefs.store_maps), int(prefs.subdiv_levels),
+                   int(prefs.subdiv_render_levels))
+
+
+def image_folder() -> Path:
+    """Folder for unpacked images: next to the saved .blend, else the extension's user folder."""
+    import bpy
+
+    if bpy.data.filepath:
+        return Path(bpy.path.abspath("//face_from_photo_images"))
+    root = (__package__ or "").rpartition(".")[0]
+    try:
+        return Path(bpy.utils.extension_path_user(root, path="images", create=True))
+    except (ValueError, KeyError, AttributeError):
+        import tempfile
+
+        return Path(tempfile.gettempdir()) / "face_from_photo_images"
+
+
+def object_name(reco: Any) -> str:
+    """The photo's file stem ("Face" for an image given as an array)."""
+    source = getattr(reco, "source", None)
+    return Path(source).stem if source else "Face"
+
+
+def build_result(
+    reco: Any,
+    *,
+    collection: Any,
+    location: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    choices: BlenderChoices = BlenderChoices(),
+    name: str | None = None,
+) -> Any:
+    """The finished Blender object for a ``Reconstruction`` (see :func:`.build.build_object`)."""
+    from . import build
+
+    options = reco.options.to_dict() if hasattr(reco.options, "to_dict") else {}
+    settings = build.BuildSettings(
+        name=name or object_name(reco),
+        location=tuple(location),  # type: ignore[arg-type]
+        pack_images=choices.pack_images,
+        image_folder=None if choices.pack_images else image_folder(),
+        stack=build.stack_settings(options, subdiv_levels=choices.subdiv_levels,
+                                   subdiv_render_levels=choices.subdiv_render_levels),
+        store_maps=choices.store_maps,
+    )
+    import json
+
+    return build.build_object(reco, settings, collection=collection,
+                              options_json=json.dumps(options, sort_keys=True))
+
+
+def check_photo_path(path: str) -> str:
+    """Absolute photo path, or the project's error when it is empty."""
+    import bpy
+
+    from ..core.errors import FaceFromPhotoError
+
+    if not path or not path.strip():
+        raise FaceFromPhotoError("No photo was chosen; pick a photo of a face first.")
+    return bpy.path.abspath(path)

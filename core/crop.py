@@ -1,0 +1,179 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Square head crops from a photo, and the map from crop pixels back to the photo.
+
+Coordinates are continuous pixel coordinates: pixel ``(i, j)`` covers
+``[j, j + 1) x [i, i + 1)`` and its centre is ``(j + 0.5, i + 0.5)``; ``x``
+runs along columns (right) and ``y`` along rows (down)::
+
+      photo (W x H px)                      crop (S x S px)
+      x ──►                                  u ──►
+    y ┌──────────────────────┐            v ┌────────┐
+    │ │   (x0, y0)           │            │ │        │   x = x0 + scale * u
+    ▼ │     ┌────────┐       │     ◄──    ▼ │        │   y = y0 + scale * v
+      │     │  head  │ side  │              └────────┘
+      │     └────────┘       │              scale = side / S  (photo px per crop px)
+      └──────────────────────┘
+
+Parts of the square outside the photo are filled by replicating the border
+(default) or with a constant grey, so a face cut by the photo's edge still
+gives a full crop.
+
+Framing (docs/conventions.md): the network sees the whole head, the crop side
+about 1.3 x the head's extent. From a detector box the crop is
+``side = CROP_SCALE * box.side`` centred ``CROP_SHIFT_Y * box.side`` below the
+box centre (negative: above). Calibration on examples/astronaut.png, by eye:
+the Haar ``frontalface_alt2`` box (99 px, brows to lower lip) is 0.65 of the
+head's height crown-to-chin with hair (153 px) and its centre lies 0.23 box
+sides below the head's centre, so 1.3 x 153 / 99 = 2.0. Not yet checked on
+synthetic renders (training/synth did not exist when this was calibrated).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+CROP_SCALE = 2.0  # square crop side / detector box side
+CROP_SHIFT_Y = -0.23  # crop centre minus box centre, in box sides along rows (negative = up)
+
+
+@dataclass(frozen=True)
+class CropTransform:
+    """Affine map between crop pixels and photo pixels (continuous coordinates).
+
+    Attributes
+    ----------
+    x0, y0 : float
+        Photo coordinates (px) of the crop's top-left corner.
+    scale : float
+        Photo px per crop px (``side / size``).
+    size : int
+        Crop side S in px.
+    photo_size : tuple[int, int]
+        ``(width, height)`` of the photo the crop was taken from, px.
+    """
+
+    x0: float
+    y0: float
+    scale: float
+    size: int
+    photo_size: tuple[int, int]
+
+    @property
+    def side(self) -> float:
+        """Side of the cropped square in photo px."""
+        return self.scale * self.size
+
+    def to_photo(self, uv: np.ndarray) -> np.ndarray:
+        """Crop coordinates ``(n, 2)`` (u along columns, v along rows, px) -> photo ``(n, 2)`` (x, y, px)."""
+        uv = np.asarray(uv, dtype=np.float64)
+        return np.stack([self.x0 + self.scale * uv[..., 0], self.y0 + self.scale * uv[..., 1]], axis=-1)
+
+    def to_crop(self, xy: np.ndarray) -> np.ndarray:
+        """Photo coordinates ``(n, 2)`` (x, y, px) -> crop ``(n, 2)`` (u, v, px)."""
+        xy = np.asarray(xy, dtype=np.float64)
+        return np.stack([(xy[..., 0] - self.x0) / self.scale, (xy[..., 1] - self.y0) / self.scale], axis=-1)
+
+    def photo_uv(self, ij: np.ndarray) -> np.ndarray:
+        """Texture coordinates into the whole photo for crop pixel centres.
+
+        Parameters
+        ----------
+        ij : (n, 2) int or float
+            Crop pixel indices ``(i, j)`` (row, column).
+
+        Returns
+        -------
+        (n, 2) float32
+            ``(u, v)`` with ``u = x / W`` and ``v = 1 - y / H`` (Blender's UV
+            convention, origin bottom-left); values outside [0, 1] lie in the
+            padded border.
+        """
+        ij = np.asarray(ij, dtype=np.float64)
+        xy = self.to_photo(np.stack([ij[..., 1] + 0.5, ij[..., 0] + 0.5], axis=-1))
+        w, h = self.photo_size
+        return np.stack([xy[..., 0] / w, 1.0 - xy[..., 1] / h], axis=-1).astype(np.float32)
+
+    def resized(self, size: int) -> CropTransform:
+        """The same square sampled at ``size`` px."""
+        return CropTransform(self.x0, self.y0, self.side / size, size, self.photo_size)
+
+
+def crop_box_from_face(center_xy: tuple[float, float], box_side: float) -> tuple[tuple[float, float], float]:
+    """Crop square (centre, side) in photo px for a detector box of side ``box_side`` px."""
+    cx, cy = center_xy
+    return (cx, cy + CROP_SHIFT_Y * box_side), CROP_SCALE * box_side
+
+
+def crop_square(
+    image: np.ndarray,
+    center_xy: tuple[float, float],
+    side: float,
+    out_size: int,
+    *,
+    border: str = "replicate",
+) -> tuple[np.ndarray, CropTransform]:
+    """Cut a square around ``center_xy`` and resample it to ``out_size`` px.
+
+    Parameters
+    ----------
+    image : (H, W, C) uint8
+        Photo (C = 3 for RGB; any channel count cv2 can warp).
+    center_xy : (float, float)
+        Square centre ``(x, y)`` in photo px (continuous coordinates).
+    side : float
+        Square side in photo px, > 0.
+    out_size : int
+        Side S of the result in px.
+    border : {"replicate", "constant"}
+        How to fill the parts of the square outside the photo: repeat the
+        edge pixels, or neutral grey (128).
+
+    Returns
+    -------
+    crop : (S, S, C) uint8
+    transform : CropTransform
+        Maps crop coordinates to photo coordinates.
+    """
+    import cv2
+
+    if not (math.isfinite(side) and side > 0) or out_size < 1:
+        raise ValueError(f"crop side must be > 0 and out_size >= 1, got side={side}, out_size={out_size}")
+    if border not in ("replicate", "constant"):
+        raise ValueError(f"border must be 'replicate' or 'constant', got {border!r}")
+    h, w = image.shape[:2]
+    scale = side / out_size
+    x0 = center_xy[0] - side / 2.0
+    y0 = center_xy[1] - side / 2.0
+    transform = CropTransform(float(x0), float(y0), float(scale), int(out_size), (int(w), int(h)))
+
+    # The part of the photo the square needs (clipped, one px of margin for interpolation).
+    ax0 = int(np.clip(math.floor(x0) - 1, 0, w - 1))
+    ay0 = int(np.clip(math.floor(y0) - 1, 0, h - 1))
+    ax1 = int(np.clip(math.ceil(x0 + side) + 1, ax0 + 1, w))
+    ay1 = int(np.clip(math.ceil(y0 + side) + 1, ay0 + 1, h))
+    region = image[ay0:ay1, ax0:ax1]
+    rh, rw = region.shape[:2]
+    # Downsampling: average first (INTER_AREA) to about the crop's density, then warp.
+    fx = fy = 1.0
+    if scale > 1.5:
+        pw, ph = max(1, round(rw / scale)), max(1, round(rh / scale))
+        region = cv2.resize(np.ascontiguousarray(region), (pw, ph), interpolation=cv2.INTER_AREA)
+        fx, fy = rw / pw, rh / ph
+    # Inverse map for cv2 (pixel centres at integers): src = M @ [u, v, 1].
+    m = np.array(
+        [
+            [scale / fx, 0.0, (x0 - ax0 + 0.5 * scale) / fx - 0.5],
+            [0.0, scale / fy, (y0 - ay0 + 0.5 * scale) / fy - 0.5],
+        ]
+    )
+    mode = cv2.BORDER_REPLICATE if border == "replicate" else cv2.BORDER_CONSTANT
+    crop = cv2.warpAffine(
+        np.ascontiguousarray(region), m, (out_size, out_size),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=mode, borderValue=(128, 128, 128, 128),
+    )
+    if crop.ndim == 2 and image.ndim == 3:
+        crop = crop[..., None]
+    return crop, transform

@@ -1,0 +1,554 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The reconstruction pipeline: photo -> face crop -> maps -> depth -> mesh arrays.
+
+Stages, in order, each timed and reported through ``progress(fraction, message)``;
+``should_stop()`` is asked before every stage and a ``True`` raises
+:class:`Cancelled`::
+
+    load       photo file or array -> upright RGB (core.image_io)
+    detect     face box (core.face_detect), or the caller's crop box
+    crop       square head crop at the network resolution S, and the same
+               square again at up to TEXTURE_MAX_SIDE px for texture and detail
+    predict    maps N, W, mask, depth, C (core.predict; model cached per weights+device)
+    integrate  depth from normals by weighted least squares (core.integration),
+               or the network's depth head (``geometry="depth"``)
+    mesh       grid mesh arrays in metres (core.mesh), plus the reference
+               smoothed vertices (core.smoothing)
+    detail     high-pass detail map of the texture crop (core.detail)
+
+Scale: Blender works in metres; the mesh is scaled so the head is
+``HEAD_HEIGHT_M`` (0.22 m) tall, taking the head's height in map pixels as the
+vertical extent of the predicted mask (rows holding at least two mask pixels).
+When the mask is implausibly short (under a quarter of the crop) the crop
+framing is used instead: the crop side is 1.3 x the head's extent
+(docs/conventions.md), so ``pixel_size_m = 1.3 * HEAD_HEIGHT_M / S``.
+
+Errors: everything the artist can act on raises
+:class:`~core.errors.FaceFromPhotoError` with one sentence; cancelling raises
+:class:`Cancelled`, a subclass, so catch ``Cancelled`` first when a cancel must
+be told apart from a failure.
+
+Heavy modules (cv2, torch, scipy) are imported inside the functions that use
+them; importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import FaceFromPhotoError
+
+HEAD_HEIGHT_M = 0.22  # m, crown to chin of the reconstructed head
+CROP_HEAD_RATIO = 1.3  # crop side / head extent (docs/conventions.md)
+TEXTURE_MAX_SIDE = 1024  # px, largest side of the texture/detail crop
+MIN_MASK_FRACTION = 0.01  # the predicted head must cover at least this fraction of the crop
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "face_net.pt"
+
+ProgressFn = Callable[[float, str], None]
+StopFn = Callable[[], bool]
+
+# Stage name -> (progress fraction at its start, message shown while it runs).
+STAGES: dict[str, tuple[float, str]] = {
+    "load": (0.00, "Loading photo"),
+    "detect": (0.10, "Finding the face"),
+    "crop": (0.20, "Cropping the head"),
+    "predict": (0.25, "Predicting normals and depth"),
+    "integrate": (0.60, "Integrating normals into depth"),
+    "mesh": (0.80, "Building the mesh"),
+    "detail": (0.90, "Extracting surface detail"),
+}
+
+
+class Cancelled(FaceFromPhotoError):
+    """The caller asked to stop (``should_stop()`` returned True) between stages."""
+
+    def __init__(self, message: str = "The reconstruction was cancelled.") -> None:
+        super().__init__(message)
+
+
+# --------------------------------------------------------------------------- options
+
+
+@dataclass(frozen=True)
+class ReconstructOptions:
+    """Everything the artist can set, copied before work starts (immutable).
+
+    Attributes
+    ----------
+    resolution : int
+        Network input side S in px: 128 (default, fast) or 256.
+    lam : float
+        ``lambda`` of the weighted least squares, per px/px of W; 0.1 was
+        best in the paper, 0 is plain least squares.
+    geometry : str
+        ``"normals"`` (integrate N and W, default) or ``"depth"`` (the
+        network's direct depth head).
+    smoothing_factor : float
+        One-ring Laplacian step (Blender SMOOTH modifier factor), 0..1.
+    smoothing_iterations : int
+        Smoothing repeats, 0..100 (0: no smoothing).
+    detail_strength : float
+        Displacement along the normal, in m, where the detail map is +-1.
+    detail_sigma : float
+        Size on the face, in m, below which photo structure counts as detail
+        (the detail map's low-pass radius).
+    target_faces : int or None
+        Approximate triangle count of the mesh; None keeps one vertex per
+        map pixel inside the mask.
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
+    face_index : int
+        Which face when there are several: 0 is the largest.
+    crop_box : tuple of 4 floats or None
+        ``(x, y, w, h)`` in px of the upright full-resolution photo (x right,
+        y down from the top-left corner): the head with a little margin. When
+        given, face detection is skipped and this square (side ``max(w, h)``,
+        same centre) is fed to the network.
+    weights : str or None
+        Path of the network weights; None uses the shipped ``core/weights/face_net.pt``.
+    """
+
+    resolution: int = 128
+    lam: float = 0.1
+    geometry: str = "normals"
+    smoothing_factor: float = 0.5
+    smoothing_iterations: int = 3
+    detail_strength: float = 0.001
+    detail_sigma: float = 0.004
+    target_faces: int | None = None
+    device: str = "auto"
+    face_index: int = 0
+    crop_box: tuple[float, float, float, float] | None = None
+    weights: str | None = None
+
+    def __post_init__(self) -> None:
+        def bad(sentence: str) -> FaceFromPhotoError:
+            return FaceFromPhotoError(sentence)
+
+        def number(name: str, lo: float, hi: float) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+                raise bad(
+                    f"The option {name} = {value!r} is out of range; use a number from {lo:g} to {hi:g}."
+                )
+
+        if self.resolution not in (128, 256) or isinstance(self.resolution, bool):
+            raise bad(f"The network resolution {self.resolution!r} is not supported; use 128 or 256.")
+        number("lam", 0.0, 10.0)
+        if self.geometry not in ("normals", "depth"):
+            raise bad(f"The geometry source {self.geometry!r} is unknown; use 'normals' or 'depth'.")
+        number("smoothing_factor", 0.0, 1.0)
+        if not isinstance(self.smoothing_iterations, int) or not 0 <= self.smoothing_iterations <= 100:
+            raise bad(
+                f"The option smoothing_iterations = {self.smoothing_iterations!r} is out of range; "
+                "use a whole number from 0 to 100."
+            )
+        number("detail_strength", 0.0, 0.05)
+        number("detail_sigma", 1e-4, 0.05)
+        if self.target_faces is not None and (
+            not isinstance(self.target_faces, int) or not 100 <= self.target_faces <= 2_000_000
+        ):
+            raise bad(
+                f"The mesh density target_faces = {self.target_faces!r} is out of range; "
+                "use a whole number from 100 to 2000000, or leave it unset."
+            )
+        if self.device not in ("auto", "cpu", "cuda", "mps"):
+            raise bad(f"The device {self.device!r} is unknown; use 'auto', 'cpu', 'cuda' or 'mps'.")
+        if not isinstance(self.face_index, int) or isinstance(self.face_index, bool) or self.face_index < 0:
+            raise bad(
+                f"The face index {self.face_index!r} is invalid; use 0 for the largest face, 1 for the next."
+            )
+        if self.crop_box is not None:
+            box = tuple(self.crop_box)
+            ok = len(box) == 4 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box
+            )
+            if not ok or box[2] <= 0 or box[3] <= 0:
+                raise bad(
+                    f"The crop box {self.crop_box!r} is invalid; give (x, y, width, height) in pixels "
+                    "with a positive width and height."
+                )
+            object.__setattr__(self, "crop_box", tuple(float(v) for v in box))
+        if self.weights is not None:
+            object.__setattr__(self, "weights", os.fspath(self.weights))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict of the options (for reports and Blender custom properties)."""
+        return {
+            name: (list(value) if isinstance(value, tuple) else value)
+            for name, value in self.__dict__.items()
+        }
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass
+class Reconstruction:
+    """Everything the Blender side and the batch need from one photo.
+
+    Attributes
+    ----------
+    mesh : core.mesh.MeshArrays
+        Base mesh (before smoothing): ``vertices (n, 3) float32`` in m
+        (Blender frame: X right, Y away from the viewer, Z up),
+        ``triangles (m, 3) int32``, ``uvs (n, 2) float32`` into the crop (and
+        equally into ``texture``), ``pixel_index (n,) int32`` into the S x S map.
+    smoothed_vertices : (n, 3) float32 or None
+        Reference result of the smoothing options (core.smoothing), m; None
+        when ``smoothing_iterations`` is 0.
+    maps : core.predict.Maps
+        Network outputs at S x S px.
+    depth : (S, S) float32
+        The depth used for the mesh, px, zero median over the mask, NaN outside.
+    pixel_size_m : float
+        Metres per map pixel.
+    crop : (S, S, 3) uint8
+        The network's input.
+    texture : (T, T, 3) uint8
+        The same square at up to ``TEXTURE_MAX_SIDE`` px (T >= S).
+    detail : (T, T) float32
+        High-pass detail map of ``texture`` in [-1, 1].
+    crop_transform, texture_transform : core.crop.CropTransform
+        Crop px -> working-photo px.
+    face : core.face_detect.FaceBox or None
+        The detected face in working-photo px; None when a crop box was given.
+    photo_size : tuple[int, int]
+        ``(width, height)`` of the working photo, px.
+    original_size : tuple[int, int]
+        ``(width, height)`` of the upright full-resolution photo, px.
+    timings : dict[str, float]
+        Seconds per stage, plus ``"total"``.
+    model_sha256 : str
+        SHA-256 of the weights file used.
+    options : ReconstructOptions
+    source : str or None
+        The photo's path, None for arrays.
+    """
+
+    mesh: Any
+    smoothed_vertices: np.ndarray | None
+    maps: Any
+    depth: np.ndarray
+    pixel_size_m: float
+    crop: np.ndarray
+    texture: np.ndarray
+    detail: np.ndarray
+    crop_transform: Any
+    texture_transform: Any
+    face: Any
+    photo_size: tuple[int, int]
+    original_size: tuple[int, int]
+    timings: dict[str, float] = field(default_factory=dict)
+    model_sha256: str = ""
+    options: ReconstructOptions = field(default_factory=ReconstructOptions)
+    source: str | None = None
+
+    def photo_uvs(self) -> np.ndarray:
+        """UVs of the mesh vertices into the whole upright photo.
+
+        Returns
+        -------
+        (n, 2) float32
+            ``u = x / W``, ``v = 1 - y / H`` (normalised, so they fit the
+            photo at any resolution; values outside [0, 1] fall in the padded
+            border of a face cut by the photo's edge).
+        """
+        s = self.crop_transform.size
+        i, j = np.divmod(np.asarray(self.mesh.pixel_index, dtype=np.int64), s)
+        return self.crop_transform.photo_uv(np.stack([i, j], axis=-1))
+
+
+# --------------------------------------------------------------------------- model cache
+
+_MODEL_CACHE: dict[tuple, tuple[Any, str]] = {}
+_MODEL_LOCK = threading.Lock()
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def get_model(weights: str | None = None, device: str = "auto") -> tuple[Any, str]:
+    """The network for ``weights`` on ``device``, loaded once and cached.
+
+    Parameters
+    ----------
+    weights : str or None
+        Weights path; None for the shipped weights.
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
+
+    Returns
+    -------
+    model : FaceNet
+        In eval mode (see core.predict.load_model).
+    sha256 : str
+        Hex digest of the weights file.
+
+    Notes
+    -----
+    The cache key is the resolved path, its size and modification time, and
+    the device, so replacing the weights file loads it afresh.
+    """
+    from . import predict
+
+    path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
+    try:
+        stat = path.stat()
+        key: tuple = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, device)
+    except OSError:
+        key = (str(path), None, None, device)  # load_model reports the missing file
+    with _MODEL_LOCK:
+        if key not in _MODEL_CACHE:
+            model = predict.load_model(None if weights is None else str(path), device=device)
+            sha = getattr(model, "sha256", None) or _sha256(path)
+            _MODEL_CACHE.clear()  # one model at a time: switching weights or device frees the old one
+            _MODEL_CACHE[key] = (model, sha)
+        return _MODEL_CACHE[key]
+
+
+def clear_model_cache() -> None:
+    """Forget the cached network (frees its memory)."""
+    with _MODEL_LOCK:
+        _MODEL_CACHE.clear()
+
+
+def _predict(crop: np.ndarray, model: Any) -> Any:
+    from .predict import predict_maps
+
+    return predict_maps(crop, model)
+
+
+# --------------------------------------------------------------------------- stages
+
+
+class _Stages:
+    """Runs the stage bookkeeping: cancel checks, progress and timings."""
+
+    def __init__(self, progress: ProgressFn | None, should_stop: StopFn | None) -> None:
+        self.progress = progress
+        self.should_stop = should_stop
+        self.timings: dict[str, float] = {}
+        self._name: str | None = None
+        self._t0 = 0.0
+
+    def start(self, name: str) -> None:
+        self.finish()
+        if self.should_stop is not None and self.should_stop():
+            raise Cancelled()
+        fraction, message = STAGES[name]
+        if self.progress is not None:
+            self.progress(fraction, message)
+        self._name, self._t0 = name, time.perf_counter()
+
+    def finish(self) -> None:
+        if self._name is not None:
+            self.timings[self._name] = time.perf_counter() - self._t0
+            self._name = None
+
+
+def _load(photo: Any) -> tuple[Any, str | None]:
+    from . import image_io
+
+    if isinstance(photo, np.ndarray):
+        return image_io.as_photo(photo), None
+    if isinstance(photo, (bytes, bytearray, memoryview)):
+        return image_io.decode_photo(bytes(photo)), None
+    if isinstance(photo, (str, os.PathLike)):
+        return image_io.load_photo_info(photo), os.fspath(photo)
+    raise FaceFromPhotoError(
+        f"The photo must be a file path or an image array, not {type(photo).__name__}; pass a path."
+    )
+
+
+def _head_square(loaded: Any, options: ReconstructOptions) -> tuple[tuple[float, float], float, Any]:
+    """Crop square (centre px, side px, face box or None) in working-photo pixels."""
+    from .crop import crop_box_from_face
+    from .face_detect import select_face
+
+    image = loaded.image
+    h, w = image.shape[:2]
+    if options.crop_box is not None:
+        x, y, bw, bh = (v * loaded.scale for v in options.crop_box)
+        if x >= w or y >= h or x + bw <= 0 or y + bh <= 0:
+            ow, oh = loaded.original_size
+            raise FaceFromPhotoError(
+                f"The crop box {options.crop_box} lies outside the photo ({ow} x {oh} pixels); "
+                "give a box around the head in the photo's pixel coordinates."
+            )
+        side = max(bw, bh)
+        if side < 8:
+            raise FaceFromPhotoError(
+                f"The crop box {options.crop_box} is too small to hold a head; draw it around the whole head."
+            )
+        return (x + bw / 2.0, y + bh / 2.0), side, None
+    face = select_face(image, options.face_index)
+    center, side = crop_box_from_face(face.center, face.side)
+    return center, side, face
+
+
+def _pixel_size(mask: np.ndarray) -> float:
+    """Metres per map pixel so that the head is ``HEAD_HEIGHT_M`` tall (see the module notes)."""
+    s = mask.shape[0]
+    rows = np.flatnonzero(mask.sum(axis=1) >= 2)
+    extent = float(rows[-1] - rows[0] + 1) if rows.size else 0.0
+    if extent < 0.25 * s:
+        extent = s / CROP_HEAD_RATIO
+    return HEAD_HEIGHT_M / extent
+
+
+def _depth(maps: Any, options: ReconstructOptions) -> np.ndarray:
+    mask = np.asarray(maps.mask, dtype=bool)
+    if options.geometry == "normals":
+        from .integration import integrate_normals
+
+        return integrate_normals(maps.normals, maps.grad_mag, mask, lam=options.lam)
+    depth = np.asarray(maps.depth, dtype=np.float32).copy()
+    depth[~mask] = np.nan
+    depth[mask] -= np.median(depth[mask])
+    return depth
+
+
+def _mesh(depth: np.ndarray, maps: Any, pixel_size_m: float, options: ReconstructOptions) -> Any:
+    from .mesh import build_mesh
+
+    kwargs: dict[str, Any] = {"pixel_size_m": pixel_size_m, "grad_mag": maps.grad_mag}
+    if options.target_faces is not None:
+        kwargs["target_faces"] = options.target_faces
+    return build_mesh(depth, np.asarray(maps.mask, dtype=bool), **kwargs)
+
+
+def reconstruct(
+    photo: Any,
+    options: ReconstructOptions | None = None,
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+) -> Reconstruction:
+    """Reconstruct face mesh arrays from one photo.
+
+    Parameters
+    ----------
+    photo : str, path-like, bytes or ndarray
+        A photo file (JPEG, PNG, BMP, TIFF, WebP), its encoded bytes, or an
+        ``(H, W, 3)`` RGB image (uint8, uint16 or float in [0, 1]; grey and
+        RGBA accepted).
+    options : ReconstructOptions or None
+        None uses the defaults.
+    progress : callable(fraction: float, message: str) or None
+        Called when each stage starts (fraction in [0, 1)) and once with 1.0 at the end.
+    should_stop : callable() -> bool or None
+        Asked before each stage; True raises :class:`Cancelled`.
+
+    Returns
+    -------
+    Reconstruction
+
+    Raises
+    ------
+    FaceFromPhotoError
+        With one sentence for the artist (bad photo, no face, bad options,
+        missing or damaged weights, no head found by the network).
+    Cancelled
+        When ``should_stop()`` returned True.
+    """
+    from .crop import crop_square
+
+    options = options or ReconstructOptions()
+    stages = _Stages(progress, should_stop)
+    t_start = time.perf_counter()
+    try:
+        stages.start("load")
+        loaded, source = _load(photo)
+
+        stages.start("detect")
+        center, side, face = _head_square(loaded, options)
+
+        stages.start("crop")
+        s = options.resolution
+        crop, crop_transform = crop_square(loaded.image, center, side, s)
+        t_side = int(min(TEXTURE_MAX_SIDE, max(s, round(side))))
+        texture, texture_transform = crop_square(loaded.image, center, side, t_side)
+
+        stages.start("predict")
+        model, sha = get_model(options.weights, options.device)
+        maps = _predict(crop, model)
+        mask = np.asarray(maps.mask, dtype=bool)
+        if mask.sum() < MIN_MASK_FRACTION * s * s:
+            raise FaceFromPhotoError(
+                "The network found no head in the cropped photo; use a clearer, front-facing photo "
+                "or give a crop box around the head."
+            )
+
+        stages.start("integrate")
+        depth = _depth(maps, options)
+        pixel_size_m = _pixel_size(mask)
+
+        stages.start("mesh")
+        mesh = _mesh(depth, maps, pixel_size_m, options)
+        if len(mesh.triangles) == 0:
+            raise FaceFromPhotoError(
+                "No mesh could be built from the predicted head; use a clearer, front-facing photo "
+                "or give a crop box around the head."
+            )
+        smoothed = None
+        if options.smoothing_iterations > 0 and options.smoothing_factor > 0:
+            from .smoothing import laplacian_smooth
+
+            smoothed = laplacian_smooth(
+                mesh.vertices, mesh.triangles, options.smoothing_factor, options.smoothing_iterations
+            )
+
+        stages.start("detail")
+        import cv2
+
+        from .detail import detail_map
+
+        gray = cv2.cvtColor(texture, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+        texel_m = pixel_size_m * s / t_side
+        detail = detail_map(gray, max(0.5, options.detail_sigma / texel_m))
+        stages.finish()
+    except MemoryError:
+        raise FaceFromPhotoError(
+            "The computer ran out of memory while reconstructing; "
+            "close other programs or use a smaller photo."
+        ) from None
+
+    stages.timings["total"] = time.perf_counter() - t_start
+    if progress is not None:
+        progress(1.0, "Done")
+    h, w = loaded.image.shape[:2]
+    return Reconstruction(
+        mesh=mesh,
+        smoothed_vertices=smoothed,
+        maps=maps,
+        depth=depth,
+        pixel_size_m=pixel_size_m,
+        crop=crop,
+        texture=texture,
+        detail=np.asarray(detail, dtype=np.float32),
+        crop_transform=crop_transform,
+        texture_transform=texture_transform,
+        face=face,
+        photo_size=(w, h),
+        original_size=loaded.original_size,
+        timings=stages.timings,
+        model_sha256=sha,
+        options=options,
+        source=source,
+    )

@@ -1,0 +1,64 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""FACE_OT_import_photo: File > Import > Face from Photo, and drag-and-drop target."""
+
+from __future__ import annotations
+
+import bpy
+from bpy_extras.io_utils import ImportHelper
+
+from .runner import RunnerMixin
+
+PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
+
+
+class FACE_OT_import_photo(RunnerMixin, ImportHelper, bpy.types.Operator):
+    """Reconstruct a textured 3D face mesh from a photo file"""
+
+    bl_idname = "face_from_photo.import_photo"
+    bl_label = "Face from Photo"
+    bl_options = {'REGISTER', 'UNDO', 'PRESET'}
+
+    filename_ext = ".jpg"
+    filter_glob: bpy.props.StringProperty(
+        default=";".join(f"*{e}" for e in PHOTO_EXTENSIONS), options={'HIDDEN'},
+    )
+    # filepath comes from ImportHelper; a drop from the FileHandler sets it too.
+    filepath: bpy.props.StringProperty(name="Photo", subtype='FILE_PATH', options={'SKIP_SAVE'})
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return context.scene is not None and context.mode == 'OBJECT'
+
+    def photo_path(self, context: bpy.types.Context) -> str:
+        return str(self.filepath)
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        if self.filepath:  # dropped on the viewport: no file browser
+            return RunnerMixin.invoke(self, context, event)
+        self.copy_scene_settings(context)
+        context.window_manager.fileselect_add(self)
+        return {'RUNNING_MODAL'}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        # After the file browser, run like an invoke (modal) unless headless.
+        if not bpy.app.background and context.window is not None and getattr(self, "_from_browser", False):
+            return RunnerMixin.invoke(self, context, None)  # type: ignore[arg-type]
+        return RunnerMixin.execute(self, context)
+
+    def draw(self, context: bpy.types.Context) -> None:
+        RunnerMixin.draw(self, context)
+
+
+def menu_func_import(self: bpy.types.Menu, context: bpy.types.Context) -> None:
+    self.layout.operator(FACE_OT_import_photo.bl_idname, text="Face from Photo (.jpg, .png, …)")
+
+
+classes = (FACE_OT_import_photo,)
+
+
+def register() -> None:
+    bpy.types.TOPBAR_MT_file_import.append(menu_func_import)
+
+
+def unregister() -> None:
+    bpy.types.TOPBAR_MT_file_import.remove(menu_func_import)

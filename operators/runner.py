@@ -1,0 +1,170 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The run modes shared by the reconstruct and import operators (bl_pkg style).
+
+- ``invoke`` from the UI: core runs in a worker thread; a window timer polls
+  it, drives the status-bar progress and builds the object on the main
+  thread when it is done; Esc cancels.
+- ``execute`` (scripts, ``bpy.app.background``, the redo panel): blocking.
+
+Settings are copied into frozen ``ReconstructOptions`` before work starts.
+Errors end in ``self.report({'ERROR'}, sentence)`` and ``{'CANCELLED'}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bpy
+
+from ..blender import job
+from ..blender.settings import OptionProps, core_values
+
+TIMER_STEP_S = 0.1
+
+
+class RunnerMixin(OptionProps):
+    """Operator mixin: redo-panel options + the modal/blocking run modes.
+
+    Subclasses provide ``photo_path(context) -> str``.
+    """
+
+    _worker: job.Worker | None = None
+    _timer: Any = None
+    _choices: job.BlenderChoices | None = None
+
+    def photo_path(self, context: bpy.types.Context) -> str:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ settings
+
+    def copy_scene_settings(self, context: bpy.types.Context) -> None:
+        """Fill the redo-panel options from the Scene settings where the caller set none."""
+        settings = getattr(context.scene, "face_from_photo", None)
+        if settings is None:
+            return
+        for name in ("resolution", "lam", "geometry", "smoothing_factor", "smoothing_iterations",
+                     "detail_strength"):
+            if not self.properties.is_property_set(name):
+                setattr(self, name, getattr(settings, name))
+
+    def prepare(self, context: bpy.types.Context) -> tuple[str, Any, job.BlenderChoices]:
+        """Photo path, frozen core options and Blender choices (raises the project's error)."""
+        from .. import preferences
+
+        prefs = preferences.get(context)
+        values: dict[str, Any] = {}
+        if prefs is not None:
+            values["device"] = prefs.device
+        settings = getattr(context.scene, "face_from_photo", None)
+        if settings is not None:
+            values.update(core_values(settings))
+        values.update(core_values(self))
+        photo = job.check_photo_path(self.photo_path(context))
+        options = job.make_options(values)
+        return photo, options, job.BlenderChoices.from_preferences(prefs)
+
+    # ------------------------------------------------------------------ finishing
+
+    def finish(self, context: bpy.types.Context, reco: Any, choices: job.BlenderChoices) -> set[str]:
+        """Build the object on the main thread, make it active and selected."""
+        collection = context.collection or context.scene.collection
+        obj = job.build_result(reco, collection=collection, location=tuple(context.scene.cursor.location),
+                               choices=choices)
+        view_layer = context.view_layer
+        if view_layer is not None and obj.name in view_layer.objects:
+            for other in view_layer.objects:
+                if other.select_get():
+                    other.select_set(False)
+            obj.select_set(True)
+            view_layer.objects.active = obj
+        total = reco.timings.get("total", 0.0) if isinstance(reco.timings, dict) else 0.0
+        self.report({'INFO'}, f"Reconstructed '{obj.name}' ({len(obj.data.vertices)} vertices, {total:.1f} s).")
+        return {'FINISHED'}
+
+    def fail(self, err: BaseException) -> set[str]:
+        """One sentence for the artist: the project's error as is, anything else worded."""
+        if isinstance(err, job.core_error_type()):
+            message = str(err)
+        else:
+            message = f"Reconstruction failed unexpectedly ({type(err).__name__}: {err}); please report this bug."
+        self.report({'ERROR'}, message)
+        return {'CANCELLED'}
+
+    # ------------------------------------------------------------------ blocking
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        try:
+            photo, options, choices = self.prepare(context)
+            reco = job.run_core(photo, options)
+            return self.finish(context, reco, choices)
+        except Exception as err:
+            return self.fail(err)
+
+    # ------------------------------------------------------------------ modal
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        self.copy_scene_settings(context)
+        if bpy.app.background or context.window is None:
+            return self.execute(context)
+        try:
+            photo, options, choices = self.prepare(context)
+        except Exception as err:
+            return self.fail(err)
+        self._choices = choices
+        self._worker = job.Worker(photo, options)
+        self._worker.start()
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(TIMER_STEP_S, window=context.window)
+        wm.progress_begin(0, 100)
+        wm.modal_handler_add(self)
+        context.workspace.status_text_set("Face from Photo: starting… (Esc to cancel)")
+        return {'RUNNING_MODAL'}
+
+    def _stop_modal(self, context: bpy.types.Context) -> None:
+        wm = context.window_manager
+        if self._timer is not None:
+            wm.event_timer_remove(self._timer)
+            self._timer = None
+        wm.progress_end()
+        if context.workspace is not None:
+            context.workspace.status_text_set(None)
+
+    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        worker = self._worker
+        if worker is None:
+            return {'CANCELLED'}
+        if event.type == 'ESC' and event.value == 'PRESS':
+            worker.cancel()
+            if context.workspace is not None:
+                context.workspace.status_text_set("Face from Photo: cancelling…")
+            return {'RUNNING_MODAL'}
+        if event.type != 'TIMER' or event.timer is not self._timer:
+            return {'PASS_THROUGH'}
+        if not worker.done:
+            context.window_manager.progress_update(int(100 * worker.fraction))
+            if context.workspace is not None:
+                context.workspace.status_text_set(f"Face from Photo: {worker.message}… (Esc to cancel)")
+            return {'RUNNING_MODAL'}
+        self._stop_modal(context)
+        self._worker = None
+        if worker.error is not None:
+            return self.fail(worker.error)
+        try:
+            return self.finish(context, worker.result, self._choices or job.BlenderChoices())
+        except Exception as err:
+            return self.fail(err)
+
+    def cancel(self, context: bpy.types.Context) -> None:
+        """Blender ends the modal operator (window closed, file loaded)."""
+        if self._worker is not None:
+            self._worker.cancel()
+            self._worker = None
+        self._stop_modal(context)
+
+    # ------------------------------------------------------------------ redo panel
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        layout.use_property_split = True
+        for name in ("lam", "smoothing_factor", "smoothing_iterations", "detail_strength"):
+            layout.prop(self, name)

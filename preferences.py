@@ -1,0 +1,78 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Add-on preferences: device, image packing and the default options."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bpy
+
+from .blender.settings import OptionProps, core_values
+
+DEVICE_ITEMS = [
+    ('auto', "Automatic", "GPU when one is available (CUDA, Apple MPS), else the CPU"),
+    ('cpu', "CPU", "Always the CPU"),
+    ('cuda', "CUDA", "NVIDIA GPU"),
+    ('mps', "Apple GPU", "Apple silicon GPU (MPS)"),
+]
+
+
+class FaceFromPhotoPreferences(OptionProps, bpy.types.AddonPreferences):
+    bl_idname = __package__
+
+    device: bpy.props.EnumProperty(name="Device", items=DEVICE_ITEMS, default='auto',
+                                   description="Where the network runs")
+    pack_images: bpy.props.BoolProperty(name="Pack Images", default=True,
+                                        description="Pack the photo and the predicted maps into the .blend; "
+                                                    "otherwise save them as files and reference them")
+    store_maps: bpy.props.BoolProperty(name="Keep Predicted Maps", default=True,
+                                       description="Keep normals, gradient, mask and depth as images")
+    subdiv_levels: bpy.props.IntProperty(name="Viewport Subdivision", default=0, min=0, max=3,
+                                         description="Subdivision levels of the live stack in the viewport "
+                                                     "(0 keeps it interactive)")
+    subdiv_render_levels: bpy.props.IntProperty(name="Render Subdivision", default=1, min=0, max=3,
+                                                description="Subdivision levels for rendering")
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        layout.use_property_split = True
+        col = layout.column(heading="Run")
+        col.prop(self, "device")
+        col = layout.column(heading="Images")
+        col.prop(self, "pack_images")
+        col.prop(self, "store_maps")
+        col = layout.column(heading="Modifiers")
+        col.prop(self, "subdiv_levels")
+        col.prop(self, "subdiv_render_levels")
+        col = layout.column(heading="Default Options")
+        for name in ("resolution", "lam", "geometry", "smoothing_factor", "smoothing_iterations",
+                     "detail_strength"):
+            col.prop(self, name)
+
+
+def get(context: Any = None) -> FaceFromPhotoPreferences | None:
+    """The add-on's preferences, or None when the add-on is not enabled."""
+    prefs = (context or bpy.context).preferences
+    addon = prefs.addons.get(__package__) if __package__ else None
+    return addon.preferences if addon is not None else None
+
+
+def default_values(context: Any = None) -> dict[str, Any]:
+    """Default core options (preferences), plus the device."""
+    p = get(context)
+    if p is None:
+        return {}
+    return {**core_values(p), "device": p.device}
+
+
+classes = (FaceFromPhotoPreferences,)
+
+
+def register() -> None:
+    for cls in classes:
+        bpy.utils.register_class(cls)
+
+
+def unregister() -> None:
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,210 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Training losses of FaceNet and the 70 x 70 PatchGAN discriminators.
+
+Generator loss (per batch, every term a named weight in :class:`LossConfig`)::
+
+    L = w_gan * sum_g GAN_g                                 (FaceVision-GAN / pix2pix)
+      + sum_o w_o * Rec(o_pred, o_gt)        (L1 or L2: λ1 term, masked where the
+                                              map is only defined on the head)
+      + w_gradient * sum_o w_o * L1(grad o_pred, grad o_gt)      (λg term)
+      + w_normal_angular * (1 - cos(N_pred, N_gt))             (angular, masked)
+      + w_mask_bce * BCE(mask) + w_mask_dice * Dice(mask)
+
+Batches are dicts of (B, C, S, S) float32 tensors with the keys of
+``training.synth.SynthDataset``: image, normals, grad_mag, mask, depth, corr.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class LossConfig:
+    """Loss weights and choices; each comment gives the value's source."""
+
+    recon: str = "l1"  # "l1" or "l2": pixel loss (FaceVision-GAN uses L1; the normals paper found L2 finer)
+    w_normals: float = 1.0  # λ1 on unit-normal components (range [-1, 1]); reference weight
+    w_normal_angular: float = 1.0  # 1 - cos(angle), masked; the normals paper's angular criterion
+    w_grad_mag: float = 0.5  # on log1p(W): W spans 0..~30 px/px at silhouettes, log keeps it O(1); tuned here
+    w_depth: float = 0.05  # depth in px (offset removed), errors ~20x normals' -> 1/20; tuned here
+    w_corr: float = 1.0  # correspondence in [0, 1], same scale as normals; FaceVision-GAN λ1
+    w_mask_bce: float = 1.0  # BCE on mask logits (normals paper trains the mask with cross-entropy)
+    w_mask_dice: float = 0.5  # Dice on mask probabilities, for the thin ears/hair border; tuned here
+    w_gradient: float = 0.5  # λg, relative to each map's λ1: L1 on finite differences (FaceVision-GAN)
+    w_gan: float = 0.0  # adversarial weight; 1/500 = 1/λ1 of the normals paper when on; off on CPU (see README)
+    d_width: int = 32  # PatchGAN base channels (pix2pix uses 64; halved for CPU)
+    d_lr: float = 2e-4  # discriminator Adam lr (pix2pix)
+
+
+#: Discriminator groups: name -> (output maps it sees, besides the RGB image).
+GAN_GROUPS = {"geometry": ("normals", "grad_mag"), "depth": ("depth",), "semantic": ("mask", "corr")}
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of x (B, C, H, W) over pixels where mask (B, 1, H, W) is 1; 0 if the mask is empty."""
+    m = mask.expand_as(x)
+    return (x * m).sum() / m.sum().clamp_min(1.0)
+
+
+def reconstruction(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor | None, kind: str) -> torch.Tensor:
+    """L1 or L2 between (B, C, H, W) maps, averaged over ``mask`` (all pixels if None)."""
+    diff = pred - gt
+    err = diff.abs() if kind == "l1" else diff * diff
+    return err.mean() if mask is None else masked_mean(err, mask)
+
+
+def gradient_l1(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """L1 between forward differences along rows and columns (px^-1), masked on both pixels."""
+    total = pred.new_zeros(())
+    for dim in (2, 3):
+        dp, dg = torch.diff(pred, dim=dim), torch.diff(gt, dim=dim)
+        if mask is None:
+            total = total + (dp - dg).abs().mean()
+        else:
+            n = mask.shape[dim]
+            m = mask.narrow(dim, 0, n - 1) * mask.narrow(dim, 1, n - 1)
+            total = total + masked_mean((dp - dg).abs(), m)
+    return total
+
+
+def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
+    """1 - soft Dice per image, averaged over the batch; logits/target (B, 1, H, W)."""
+    p = torch.sigmoid(logits)
+    inter = (p * target).flatten(1).sum(1)
+    denom = p.flatten(1).sum(1) + target.flatten(1).sum(1)
+    return (1.0 - (2.0 * inter + eps) / (denom + eps)).mean()
+
+
+def remove_offset(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """pred (B, 1, H, W) shifted per image so its masked mean matches gt's (depth is up to an offset)."""
+    m = mask
+    n = m.flatten(1).sum(1).clamp_min(1.0)
+    off = ((pred - gt) * m).flatten(1).sum(1) / n
+    return pred - off.view(-1, 1, 1, 1)
+
+
+def generator_terms(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], cfg: LossConfig) -> dict:
+    """Every non-adversarial term (unweighted scalars), keyed by name."""
+    mask = batch["mask"]
+    k = cfg.recon
+    n_pred, n_gt = out["normals"], batch["normals"]
+    cos = (n_pred * n_gt).sum(1, keepdim=True).clamp(-1.0, 1.0)
+    w_pred, w_gt = torch.log1p(out["grad_mag"]), torch.log1p(batch["grad_mag"])
+    depth = remove_offset(out["depth"], batch["depth"], mask)
+    return {
+        "normals": reconstruction(n_pred, n_gt, mask, k),
+        "normals_grad": gradient_l1(n_pred, n_gt, mask),
+        "normal_angular": masked_mean(1.0 - cos, mask),
+        "grad_mag": reconstruction(w_pred, w_gt, mask, k),
+        "grad_mag_grad": gradient_l1(w_pred, w_gt, mask),
+        "depth": reconstruction(depth, batch["depth"], mask, k),
+        "depth_grad": gradient_l1(depth, batch["depth"], mask),
+        "corr": reconstruction(out["corr"], batch["corr"], mask, k),
+        "corr_grad": gradient_l1(out["corr"], batch["corr"], mask),
+        "mask_bce": F.binary_cross_entropy_with_logits(out["mask_logits"], mask),
+        "mask_dice": dice_loss(out["mask_logits"], mask),
+    }
+
+
+def weighted_total(terms: dict[str, torch.Tensor], cfg: LossConfig) -> torch.Tensor:
+    """Sum of the terms of :func:`generator_terms` with the weights of ``cfg``."""
+    g = cfg.w_gradient
+    return (
+        cfg.w_normals * (terms["normals"] + g * terms["normals_grad"])
+        + cfg.w_normal_angular * terms["normal_angular"]
+        + cfg.w_grad_mag * (terms["grad_mag"] + g * terms["grad_mag_grad"])
+        + cfg.w_depth * (terms["depth"] + g * terms["depth_grad"])
+        + cfg.w_corr * (terms["corr"] + g * terms["corr_grad"])
+        + cfg.w_mask_bce * terms["mask_bce"]
+        + cfg.w_mask_dice * terms["mask_dice"]
+    )
+
+
+class PatchDiscriminator(nn.Module):
+    """pix2pix's 70 x 70 PatchGAN: C64-C128-C256-C512 (4 x 4 convs), one logit per patch.
+
+    Input (B, 3 + c, S, S): the RGB image concatenated with c output channels
+    (the papers' RGB skip into the discriminator).  Output (B, 1, S/8 - 2, S/8 - 2)
+    logits, each seeing a 70 x 70 px patch.
+    """
+
+    def __init__(self, in_channels: int, width: int = 64):
+        super().__init__()
+        w = width
+
+        def block(cin: int, cout: int, stride: int, norm: bool) -> list[nn.Module]:
+            layers: list[nn.Module] = [nn.Conv2d(cin, cout, 4, stride, 1, bias=not norm)]
+            if norm:
+                layers.append(nn.BatchNorm2d(cout))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
+            return layers
+
+        self.net = nn.Sequential(
+            *block(in_channels, w, 2, False),
+            *block(w, 2 * w, 2, True),
+            *block(2 * w, 4 * w, 2, True),
+            *block(4 * w, 8 * w, 1, True),
+            nn.Conv2d(8 * w, 1, 4, 1, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def gan_inputs(maps: dict[str, torch.Tensor], image: torch.Tensor, group: str) -> torch.Tensor:
+    """(B, 3 + c, S, S) discriminator input of one group; maps scaled to about [-1, 1].
+
+    ``maps`` holds either network outputs (with ``mask_logits``) or ground truth
+    (with ``mask``).
+    """
+    chans = []
+    for key in GAN_GROUPS[group]:
+        if key == "mask":
+            m = torch.sigmoid(maps["mask_logits"]) if "mask_logits" in maps else maps["mask"]
+            chans.append(m * 2 - 1)
+        elif key == "grad_mag":
+            chans.append(torch.tanh(torch.log1p(maps["grad_mag"])))
+        elif key == "depth":
+            chans.append(maps["depth"] / (0.25 * maps["depth"].shape[-1]))
+        elif key == "corr":
+            chans.append(maps["corr"] * 2 - 1)
+        else:
+            chans.append(maps[key])
+    return torch.cat([image * 2 - 1, *chans], dim=1)
+
+
+class Discriminators(nn.Module):
+    """One PatchGAN per group of :data:`GAN_GROUPS`."""
+
+    def __init__(self, width: int = 64):
+        super().__init__()
+        chans = {"normals": 3, "grad_mag": 1, "depth": 1, "mask": 1, "corr": 3}
+        self.nets = nn.ModuleDict(
+            {g: PatchDiscriminator(3 + sum(chans[k] for k in keys), width) for g, keys in GAN_GROUPS.items()}
+        )
+
+    def loss_d(self, out: dict, batch: dict) -> torch.Tensor:
+        """Discriminator loss: real (ground truth) -> 1, fake (detached prediction) -> 0."""
+        total = batch["image"].new_zeros(())
+        fake = {k: v.detach() for k, v in out.items()}
+        for g, net in self.nets.items():
+            real_logit = net(gan_inputs(batch, batch["image"], g))
+            fake_logit = net(gan_inputs(fake, batch["image"], g))
+            total = total + 0.5 * (
+                F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
+                + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
+            )
+        return total
+
+    def loss_g(self, out: dict, batch: dict) -> torch.Tensor:
+        """Generator's adversarial loss: fool every discriminator (fake -> 1)."""
+        total = batch["image"].new_zeros(())
+        for g, net in self.nets.items():
+            logit = net(gan_inputs(out, batch["image"], g))
+            total = total + F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
+        return total

@@ -1,0 +1,483 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Train FaceNet on synthetic heads: one process, or several through torchrun (DDP).
+
+Examples::
+
+    .venv/bin/python -m training.train --out-dir checkpoints/face_net --steps 20000
+    .venv/bin/python -m training.train --out-dir checkpoints/face_net --steps 20000 --resume
+    torchrun --nproc_per_node 2 -m training.train --out-dir checkpoints/ddp --steps 100
+
+Everything in ``out_dir``: ``checkpoint.pt`` (model, optimizer, config, step,
+RNG states; written atomically every ``checkpoint_minutes``, at the end and on
+Ctrl-C / SIGTERM), ``metrics.jsonl`` (one JSON object per log line) and
+``tb/`` (TensorBoard scalars and image grids).
+
+Data: sample ``k`` of the training stream is a pure function of (seed, k), and
+step t on rank r reads samples ``(t * world + r) * batch + [0, batch)``; so a
+resumed run sees exactly the batches the uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import importlib.util
+import json
+import math
+import os
+import random
+import signal
+import sys
+import time
+import typing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Sampler
+
+from core.network import FaceNet, NetConfig, count_parameters
+from training.model_losses import Discriminators, LossConfig, generator_terms, weighted_total
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a training run; the command line is generated from these fields."""
+
+    out_dir: str = "checkpoints/face_net"  # checkpoint.pt, metrics.jsonl, tb/
+    dataset: str = "training.synth:SynthDataset"  # "module:Class" or "path/file.py:Class"
+    resolution: int = 128  # crop side S (px)
+    steps: int = 20000  # optimizer steps in the whole run (the lr schedule spans them)
+    batch_size: int = 16  # samples per step per process
+    optimizer: str = "adam"  # "adam" or "rmsprop" (the normals paper: RMSprop lr 1e-4)
+    lr: float = 2e-3  # peak learning rate
+    lr_min_ratio: float = 0.02  # cosine decay to lr * this at the last step
+    warmup_steps: int = 200  # linear warm-up (steps)
+    weight_decay: float = 0.0
+    grad_clip: float = 5.0  # max global gradient norm (0 = off)
+    seed: int = 0  # model init and data stream
+    num_workers: int = 1  # DataLoader worker processes generating samples
+    threads: int = 0  # torch intra-op threads in the main process (0 = cores - workers, >= 1)
+    device: str = "auto"  # "auto" (cuda when present), "cpu", "cuda"
+    data_length: int = 100_000_000  # length of the on-the-fly training stream (samples)
+    val_size: int = 64  # validation images (split "val")
+    val_every: int = 1000  # steps between validations (0 = off)
+    log_every: int = 20  # steps between scalar logs
+    image_every: int = 500  # steps between TensorBoard image grids (0 = off)
+    checkpoint_minutes: float = 10.0  # wall-clock minutes between checkpoints
+    max_minutes: float = 0.0  # stop (with a checkpoint) after this many minutes (0 = no limit)
+    halt_at_step: int = 0  # stop (with a checkpoint) when reaching this step (0 = off; for tests)
+    resume: bool = False  # continue from out_dir/checkpoint.pt
+    progress: bool = True  # tqdm bar on rank 0
+    net: NetConfig = field(default_factory=NetConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        d = dict(d)
+        net = NetConfig.from_dict(d.pop("net", {}))
+        loss = LossConfig(**d.pop("loss", {}))
+        return cls(**d, net=net, loss=loss)
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def _add_fields(parser: argparse.ArgumentParser, cls: type, prefix: str = "") -> None:
+    hints = typing.get_type_hints(cls)
+    defaults = cls()
+    for f in dataclasses.fields(cls):
+        tp, default = hints[f.name], getattr(defaults, f.name)
+        if dataclasses.is_dataclass(tp):
+            _add_fields(parser, tp, prefix + f.name + ".")
+            continue
+        flag = "--" + (prefix + f.name).replace("_", "-")
+        dest = prefix + f.name
+        if tp is bool:
+            parser.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=default)
+        elif typing.get_origin(tp) is tuple:
+            parser.add_argument(flag, dest=dest, type=typing.get_args(tp)[0], nargs="+", default=default)
+        else:
+            parser.add_argument(flag, dest=dest, type=tp, default=default, help=f"default: {default}")
+
+
+def parse_args(argv: list[str] | None = None) -> TrainConfig:
+    """TrainConfig from the command line (``--net.widths 16 24 ...``, ``--loss.w-gan 0.002``)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    _add_fields(parser, TrainConfig)
+    ns = vars(parser.parse_args(argv))
+    nested: dict = {"net": {}, "loss": {}}
+    top = {}
+    for key, value in ns.items():
+        head, _, tail = key.partition(".")
+        if tail:
+            nested[head][tail] = list(value) if isinstance(value, tuple | list) else value
+        else:
+            top[key] = value
+    return TrainConfig.from_dict({**top, **nested})
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def load_dataset_class(spec: str) -> type:
+    """``"module:Class"`` or ``"path/to/file.py:Class"`` -> the class."""
+    target, _, name = spec.rpartition(":")
+    if target.endswith(".py"):
+        mod_name = "_dataset_" + Path(target).stem
+        module = sys.modules.get(mod_name)
+        if module is None:
+            s = importlib.util.spec_from_file_location(mod_name, target)
+            module = importlib.util.module_from_spec(s)
+            sys.modules[mod_name] = module
+            s.loader.exec_module(module)
+    else:
+        module = importlib.import_module(target)
+    return getattr(module, name)
+
+
+class StepBatchSampler(Sampler):
+    """Batches of sample indices for steps ``start .. stop - 1`` of this rank (see module docstring)."""
+
+    def __init__(self, start: int, stop: int, batch: int, rank: int, world: int, length: int):
+        self.start, self.stop, self.batch, self.rank, self.world, self.length = (
+            start, stop, batch, rank, world, length,
+        )
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+    def __iter__(self):
+        for step in range(self.start, self.stop):
+            first = (step * self.world + self.rank) * self.batch
+            yield [(first + i) % self.length for i in range(self.batch)]
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up then cosine decay to ``lr * lr_min_ratio`` at ``cfg.steps``."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    t = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+    return cfg.lr * (cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    raise ValueError(f"optimizer must be 'adam' or 'rmsprop', got {cfg.optimizer!r}")
+
+
+def save_atomic(obj: dict, path: Path) -> None:
+    """torch.save to a temporary file in the same folder, then rename over ``path``."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def rng_states() -> dict:
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_states(s: dict) -> None:
+    torch.set_rng_state(s["torch"])
+    np.random.set_state(s["numpy"])
+    random.setstate(s["python"])
+    if s.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(s["cuda"])
+
+
+def to_device(batch: dict, device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device, non_blocking=True).float() for k, v in batch.items()}
+
+
+def normal_error_deg(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean angle (degrees) between (B, 3, H, W) unit normals over mask (B, 1, H, W)."""
+    cos = (pred * gt).sum(1, keepdim=True).clamp(-1, 1)
+    ang = torch.rad2deg(torch.acos(cos))
+    return (ang * mask).sum() / mask.sum().clamp_min(1)
+
+
+def image_grid(batch: dict, out: dict, n: int = 4) -> torch.Tensor:
+    """(3, n*S, 8*S) grid in [0, 1]: input | N pred | N gt | W pred | W gt | mask pred | D pred | D gt."""
+
+    def gray(x: torch.Tensor) -> torch.Tensor:
+        return x.expand(-1, 3, -1, -1)
+
+    def depth_vis(d: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        s = d.shape[-1] / 4
+        return gray((d / s * 0.5 + 0.5).clamp(0, 1) * m)
+
+    b = {k: v[:n].detach().float().cpu() for k, v in batch.items()}
+    o = {k: v[:n].detach().float().cpu() for k, v in out.items()}
+    cols = [
+        b["image"],
+        o["normals"] * 0.5 + 0.5,
+        b["normals"] * 0.5 + 0.5,
+        gray(torch.tanh(o["grad_mag"])),
+        gray(torch.tanh(b["grad_mag"])),
+        gray(torch.sigmoid(o["mask_logits"])),
+        depth_vis(o["depth"] - (o["depth"] * b["mask"]).flatten(1).median(1).values.view(-1, 1, 1, 1), b["mask"]),
+        depth_vis(b["depth"], b["mask"]),
+    ]
+    rows = torch.cat(cols, dim=3)  # (n, 3, S, 8S)
+    return torch.cat(list(rows), dim=1).clamp(0, 1)
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
+    """Run (or resume) training; works alone or under torchrun.
+
+    Returns the trained (unwrapped) model and the last logged training metrics
+    (empty on ranks other than 0).
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
+    device = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    if use_cuda:
+        torch.cuda.set_device(device)
+    if not use_cuda:
+        cores = len(os.sched_getaffinity(0)) // world
+        torch.set_num_threads(cfg.threads or max(1, cores - cfg.num_workers))
+
+    out_dir = Path(cfg.out_dir)
+    ckpt_path = out_dir / "checkpoint.pt"
+    is_main = rank == 0
+    if is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+    # Deterministic initialisation (identical on every rank).
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    random.seed(cfg.seed)
+    model = FaceNet(cfg.net).to(device)
+    opt = make_optimizer(model.parameters(), cfg)
+    discs = d_opt = None
+    if cfg.loss.w_gan > 0:
+        discs = Discriminators(cfg.loss.d_width).to(device)
+        d_opt = torch.optim.Adam(discs.parameters(), lr=cfg.loss.d_lr, betas=(0.5, 0.999))
+
+    step, elapsed_before = 0, 0.0
+    if cfg.resume and ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        if discs is not None and ckpt.get("discriminators") is not None:
+            discs.load_state_dict(ckpt["discriminators"])
+            d_opt.load_state_dict(ckpt["disc_optimizer"])
+        step, elapsed_before = ckpt["step"], ckpt.get("elapsed_s", 0.0)
+        set_rng_states(ckpt["rng"])
+        if is_main:
+            print(f"resumed from {ckpt_path} at step {step}", flush=True)
+    elif cfg.resume and is_main:
+        print(f"no checkpoint at {ckpt_path}; starting from scratch", flush=True)
+
+    ddp_model = model
+    if world > 1:
+        ddp_model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[local_rank] if use_cuda else None
+        )
+        if discs is not None:
+            discs = torch.nn.parallel.DistributedDataParallel(
+                discs, device_ids=[local_rank] if use_cuda else None
+            )
+
+    dataset_cls = load_dataset_class(cfg.dataset)
+    train_set = dataset_cls(split="train", resolution=cfg.resolution, length=cfg.data_length, seed=cfg.seed)
+    stop = cfg.steps if cfg.halt_at_step <= 0 else min(cfg.steps, cfg.halt_at_step)
+    loader = DataLoader(
+        train_set,
+        batch_sampler=StepBatchSampler(step, stop, cfg.batch_size, rank, world, len(train_set)),
+        num_workers=cfg.num_workers,
+        persistent_workers=False,
+        prefetch_factor=4 if cfg.num_workers > 0 else None,
+        pin_memory=use_cuda,
+    )
+    val_batches: list[dict] = []
+    if is_main and cfg.val_every > 0 and cfg.val_size > 0:
+        val_set = dataset_cls(split="val", resolution=cfg.resolution, length=cfg.val_size, seed=cfg.seed)
+        val_loader = DataLoader(val_set, batch_size=min(32, cfg.val_size), num_workers=0)
+        val_batches = list(val_loader)
+
+    writer = None
+    if is_main:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(str(out_dir / "tb"), purge_step=step)
+        except ImportError:  # TensorBoard is optional
+            writer = None
+        with open(out_dir / "config.json", "w") as fh:
+            json.dump(asdict(cfg), fh, indent=2)
+        print(f"FaceNet: {count_parameters(model)} parameters, device {device}, world {world}", flush=True)
+
+    stop_requested = {"flag": False}
+
+    def request_stop(signum, frame):  # noqa: ARG001 - signal handler signature
+        stop_requested["flag"] = True
+
+    old_handlers = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def checkpoint() -> None:
+        if not is_main:
+            return
+        dm = discs.module if isinstance(discs, torch.nn.parallel.DistributedDataParallel) else discs
+        save_atomic(
+            {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "discriminators": dm.state_dict() if dm is not None else None,
+                "disc_optimizer": d_opt.state_dict() if d_opt is not None else None,
+                "config": asdict(cfg),
+                "step": step,
+                "elapsed_s": elapsed_before + time.time() - t_start,
+                "rng": rng_states(),
+            },
+            ckpt_path,
+        )
+
+    def log(record: dict) -> None:
+        with open(out_dir / "metrics.jsonl", "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        if writer is not None:
+            for k, v in record.items():
+                if isinstance(v, int | float) and k != "step":
+                    writer.add_scalar(f"{record.get('split', 'train')}/{k}", v, record["step"])
+
+    def validate() -> dict:
+        model.eval()
+        sums: dict[str, float] = {}
+        with torch.no_grad():
+            for vb in val_batches:
+                vb = to_device(vb, device)
+                vo = model(vb["image"])
+                terms = generator_terms(vo, vb, cfg.loss)
+                terms["loss"] = weighted_total(terms, cfg.loss)
+                terms["normal_deg"] = normal_error_deg(vo["normals"], vb["normals"], vb["mask"])
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0.0) + float(v) / len(val_batches)
+        model.train()
+        return sums
+
+    pbar = None
+    if is_main and cfg.progress:
+        from tqdm import tqdm
+
+        pbar = tqdm(total=cfg.steps, initial=step, mininterval=10.0, dynamic_ncols=True)
+
+    t_start = time.time()
+    last_ckpt = time.time()
+    t_log, samples_since = time.time(), 0
+    last: dict = {}
+    running: dict[str, float] = {}
+    model.train()
+    interrupted = False
+    try:
+        for batch in loader:
+            batch = to_device(batch, device)
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, cfg)
+            out = ddp_model(batch["image"])
+            terms = generator_terms(out, batch, cfg.loss)
+            loss = weighted_total(terms, cfg.loss)
+            if discs is not None:
+                inner = discs.module if hasattr(discs, "module") else discs
+                d_opt.zero_grad(set_to_none=True)
+                d_loss = inner.loss_d(out, batch)
+                d_loss.backward()
+                d_opt.step()
+                for p in discs.parameters():
+                    p.requires_grad_(False)
+                g_adv = inner.loss_g(out, batch)
+                for p in discs.parameters():
+                    p.requires_grad_(True)
+                terms["gan_g"], terms["gan_d"] = g_adv, d_loss
+                loss = loss + cfg.loss.w_gan * g_adv
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            step += 1
+            samples_since += cfg.batch_size * world
+            terms["loss"] = loss
+            for k, v in terms.items():
+                running[k] = running.get(k, 0.0) + float(v.detach())
+            if pbar is not None:
+                pbar.update(1)
+                pbar.set_postfix(loss=f"{float(loss):.4f}", refresh=False)
+
+            if is_main and (step % cfg.log_every == 0 or step == stop):
+                n = cfg.log_every if step % cfg.log_every == 0 else (step % cfg.log_every)
+                now = time.time()
+                last = {"step": step, "split": "train", "lr": lr_at(step - 1, cfg)}
+                last.update({k: v / n for k, v in running.items()})
+                last["samples_per_s"] = samples_since / max(1e-9, now - t_log)
+                last["elapsed_s"] = elapsed_before + now - t_start
+                log(last)
+                running, samples_since, t_log = {}, 0, now
+            if is_main and writer is not None and cfg.image_every > 0 and step % cfg.image_every == 0:
+                writer.add_image("train/input|N|N_gt|W|W_gt|mask|D|D_gt", image_grid(batch, out), step)
+                writer.flush()
+            if is_main and val_batches and step % cfg.val_every == 0:
+                v = validate()
+                log({"step": step, "split": "val", **v})
+                print(f"step {step} val loss {v['loss']:.4f} normal {v['normal_deg']:.2f} deg", flush=True)
+            if time.time() - last_ckpt > cfg.checkpoint_minutes * 60:
+                checkpoint()
+                last_ckpt = time.time()
+            over_time = cfg.max_minutes > 0 and time.time() - t_start > cfg.max_minutes * 60
+            if stop_requested["flag"] or over_time:
+                interrupted = True
+                break
+    except RuntimeError:
+        if not stop_requested["flag"]:  # a worker killed by Ctrl-C lands here; anything else re-raises
+            raise
+        interrupted = True
+    finally:
+        for s, h in old_handlers.items():
+            signal.signal(s, h)
+        if pbar is not None:
+            pbar.close()
+    checkpoint()
+    if is_main:
+        why = "stopped" if interrupted else "finished"
+        print(f"{why} at step {step}; checkpoint {ckpt_path}", flush=True)
+        if writer is not None:
+            writer.close()
+    if world > 1:
+        dist.barrier()
+    return model, last
+
+
+def main(argv: list[str] | None = None) -> None:
+    cfg = parse_args(argv)
+    try:
+        train(cfg)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()

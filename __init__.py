@@ -4,16 +4,25 @@
 Registration only. Enabling the add-on must stay cheap: nothing here (or in
 the modules it imports at registration) imports torch, scipy or cv2; the
 reconstruction code imports them when it first runs.
+
+Scripts: ``<this module>.api.reconstruct(path, **options)``.
 """
 
-from . import operators, panels
+from . import api, cli, operators, panels, preferences
+from .blender import settings
 
 
 def register() -> None:
+    preferences.register()
+    settings.register()
     operators.register()
     panels.register()
+    cli.register()
 
 
 def unregister() -> None:
+    cli.unregister()
     panels.unregister()
     operators.unregister()
+    settings.unregister()
+    preferences.unregister()

@@ -30,7 +30,7 @@ class FaceFromPhotoPreferences(OptionProps, bpy.types.AddonPreferences):
     subdiv_levels: bpy.props.IntProperty(name="Viewport Subdivision", default=0, min=0, max=3,
                                          description="Subdivision levels of the live stack in the viewport "
                                                      "(0 keeps it interactive)")
-    subdiv_render_levels: bpy.props.IntProperty(name="Render Subdivision", default=1, min=0, max=3,
+    subdiv_render_levels: bpy.props.IntProperty(name="Render Subdivision", default=0, min=0, max=3,
                                                 description="Subdivision levels for rendering")
 
     def draw(self, context: bpy.types.Context) -> None:

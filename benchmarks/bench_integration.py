@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from functools import partial
@@ -81,14 +82,15 @@ def face_surface(size: int, *, eye_holes: bool = True):
     return half * f, n.astype(np.float32), grad_mag.astype(np.float32), mask
 
 
-def _median_ms(fn, repeats: int) -> tuple[float, object]:
+def _timed_ms(fn, repeats: int) -> tuple[float, float, object]:
+    """Median and minimum wall time (ms) of ``repeats`` calls, and the last result."""
     times = []
     result = None
     for _ in range(repeats):
         start = time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - start)
-    return 1e3 * float(np.median(times)), result
+    return 1e3 * float(np.median(times)), 1e3 * min(times), result
 
 
 SIZES = (128, 256, 512, 1024)
@@ -101,12 +103,16 @@ def main() -> dict:
 
     result = {"wls_ms": {}, "spsolve_ms": {}, "dct_ms": {}, "rms_vs_spsolve": {}}
     last_spsolve_s = 0.0
-    print("size  unknowns  wls_ms  spsolve_ms  dct_ms  rms_vs_spsolve_px  rms_vs_truth_px  range_px  cg_iter")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"# times are medians (wls also min); load average {load:.1f} on {os.cpu_count()} CPUs")
+    print("size  unknowns  wls_ms (min)  spsolve_ms  dct_ms  rms_vs_sp_px  rms_vs_truth_px  range_px  cg_it")
     for size in SIZES:
         depth, normals, grad_mag, mask = face_surface(size)
         repeats = REPEATS[size]
-        wls_ms, ours = _median_ms(partial(integration.integrate_normals, normals, grad_mag, mask), repeats)
-        dct_ms, _ = _median_ms(partial(integration.dct_poisson, normals, mask), repeats)
+        wls_ms, wls_min, ours = _timed_ms(
+            partial(integration.integrate_normals, normals, grad_mag, mask), repeats
+        )
+        dct_ms, _, _ = _timed_ms(partial(integration.dct_poisson, normals, mask), repeats)
         system = integration.build_grid_system(normals, grad_mag, mask, 0.1)
         info: dict = {}
         integration.solve_grid_system(system, info=info)
@@ -116,7 +122,7 @@ def main() -> dict:
             A = system.to_csr().tocsc()
             b = system.rhs[system.mask]
             sp_repeats = 3 if size <= 256 else 1
-            sp_ms, h = _median_ms(partial(spsolve, A, b), sp_repeats)
+            sp_ms, _, h = _timed_ms(partial(spsolve, A, b), sp_repeats)
             last_spsolve_s = sp_ms / 1e3
             ref = np.full(mask.shape, np.nan)
             h = h - np.median(h)  # one component: zero median, as integrate_normals
@@ -126,7 +132,7 @@ def main() -> dict:
         truth = depth[mask] - np.median(depth[mask])
         rms_truth = float(np.sqrt(np.mean((ours[mask] - truth) ** 2)))
         print(
-            f"{size:4d}  {int(mask.sum()):8d}  {wls_ms:6.1f}  "
+            f"{size:4d}  {int(mask.sum()):8d}  {wls_ms:6.1f} ({wls_min:6.1f})  "
             f"{'skipped' if sp_ms is None else f'{sp_ms:10.1f}'}  {dct_ms:6.1f}  "
             f"{'-' if rms_sp is None else f'{rms_sp:.2e}'}  {rms_truth:.2e}  {np.ptp(truth):.1f}  "
             f"{info['iterations']}"

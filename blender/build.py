@@ -232,7 +232,7 @@ def remove_object(obj: bpy.types.Object) -> None:
 
 
 def stack_settings(options: Mapping[str, Any], *, subdiv_levels: int = 0,
-                   subdiv_render_levels: int = 1) -> modifiers.StackSettings:
+                   subdiv_render_levels: int = 0) -> modifiers.StackSettings:
     """Modifier stack settings from core option values (``ReconstructOptions`` names)."""
     return modifiers.StackSettings(
         smooth_factor=float(options.get("smoothing_factor", 0.5)),

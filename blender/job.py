@@ -106,7 +106,7 @@ class BlenderChoices:
     pack_images: bool = True
     store_maps: bool = True
     subdiv_levels: int = 0
-    subdiv_render_levels: int = 1
+    subdiv_render_levels: int = 0
 
     @classmethod
     def from_preferences(cls, prefs: Any) -> BlenderChoices:

@@ -65,8 +65,8 @@ def core_values(src: Any) -> dict[str, Any]:
     if "resolution" in values:
         values["resolution"] = int(values["resolution"])
     for name in ("lam", "smoothing_factor", "detail_strength"):
-        if name in values:
-            values[name] = float(values[name])
+        if name in values:  # Blender floats are single precision: 0.1 -> 0.10000000149
+            values[name] = float(f"{float(values[name]):.6g}")
     if "smoothing_iterations" in values:
         values["smoothing_iterations"] = int(values["smoothing_iterations"])
     if hasattr(src, "face_index"):

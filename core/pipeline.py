@@ -316,11 +316,28 @@ def get_model(weights: str | None = None, device: str = "auto") -> tuple[Any, st
         key = (str(path), None, None, device)  # load_model reports the missing file
     with _MODEL_LOCK:
         if key not in _MODEL_CACHE:
+            _check_device(device)
             model = predict.load_model(None if weights is None else str(path), device=device)
-            sha = getattr(model, "sha256", None) or _sha256(path)
+            manifest = getattr(model, "manifest", None)
+            sha = (manifest.get("sha256") if isinstance(manifest, dict) else None) or _sha256(path)
             _MODEL_CACHE.clear()  # one model at a time: switching weights or device frees the old one
             _MODEL_CACHE[key] = (model, sha)
         return _MODEL_CACHE[key]
+
+
+def _check_device(device: str) -> None:
+    """Refuse a device this computer does not have, with a sentence instead of a torch error."""
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        missing = "an NVIDIA GPU usable by PyTorch (CUDA)"
+    elif device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        missing = "an Apple GPU usable by PyTorch (MPS)"
+    else:
+        return
+    raise FaceFromPhotoError(
+        f"The device '{device}' was chosen but this computer has no {missing}; choose 'auto' or 'cpu'."
+    )
 
 
 def clear_model_cache() -> None:
@@ -377,6 +394,10 @@ def _load(photo: Any) -> tuple[Any, str | None]:
     )
 
 
+def _box_text(box: tuple[float, ...]) -> str:
+    return "(" + ", ".join(f"{v:.0f}" for v in box) + ")"
+
+
 def _head_square(loaded: Any, options: ReconstructOptions) -> tuple[tuple[float, float], float, Any]:
     """Crop square (centre px, side px, face box or None) in working-photo pixels."""
     from .crop import crop_box_from_face
@@ -389,13 +410,14 @@ def _head_square(loaded: Any, options: ReconstructOptions) -> tuple[tuple[float,
         if x >= w or y >= h or x + bw <= 0 or y + bh <= 0:
             ow, oh = loaded.original_size
             raise FaceFromPhotoError(
-                f"The crop box {options.crop_box} lies outside the photo ({ow} x {oh} pixels); "
+                f"The crop box {_box_text(options.crop_box)} lies outside the photo ({ow} x {oh} pixels); "
                 "give a box around the head in the photo's pixel coordinates."
             )
         side = max(bw, bh)
         if side < 8:
             raise FaceFromPhotoError(
-                f"The crop box {options.crop_box} is too small to hold a head; draw it around the whole head."
+                f"The crop box {_box_text(options.crop_box)} is too small to hold a head; "
+                "draw it around the whole head."
             )
         return (x + bw / 2.0, y + bh / 2.0), side, None
     face = select_face(image, options.face_index)
@@ -520,8 +542,9 @@ def reconstruct(
         from .detail import detail_map
 
         gray = cv2.cvtColor(texture, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-        texel_m = pixel_size_m * s / t_side
-        detail = detail_map(gray, max(0.5, options.detail_sigma / texel_m))
+        face_mask = cv2.resize(mask.astype(np.uint8), (t_side, t_side), interpolation=cv2.INTER_NEAREST) > 0
+        texel_m = pixel_size_m * s / t_side  # metres per texture pixel
+        detail = detail_map(gray, max(0.5, options.detail_sigma / texel_m), mask=face_mask)
         stages.finish()
     except MemoryError:
         raise FaceFromPhotoError(

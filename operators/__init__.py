@@ -3,16 +3,23 @@
 
 import bpy
 
-from . import reconstruct
+from . import drop, import_photo, reconstruct, reset_settings
 
-classes = (*reconstruct.classes,)
+classes = (
+    *reconstruct.classes,
+    *import_photo.classes,
+    *reset_settings.classes,
+    *drop.classes,
+)
 
 
 def register() -> None:
     for cls in classes:
         bpy.utils.register_class(cls)
+    import_photo.register()
 
 
 def unregister() -> None:
+    import_photo.unregister()
     for cls in reversed(classes):
         bpy.utils.unregister_class(cls)

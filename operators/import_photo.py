@@ -24,6 +24,7 @@ class FACE_OT_import_photo(RunnerMixin, ImportHelper, bpy.types.Operator):
     )
     # filepath comes from ImportHelper; a drop from the FileHandler sets it too.
     filepath: bpy.props.StringProperty(name="Photo", subtype='FILE_PATH', options={'SKIP_SAVE'})
+    modal_after_browse: bpy.props.BoolProperty(default=False, options={'HIDDEN', 'SKIP_SAVE'})
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
@@ -36,13 +37,16 @@ class FACE_OT_import_photo(RunnerMixin, ImportHelper, bpy.types.Operator):
         if self.filepath:  # dropped on the viewport: no file browser
             return RunnerMixin.invoke(self, context, event)
         self.copy_scene_settings(context)
+        self.modal_after_browse = True
         context.window_manager.fileselect_add(self)
         return {'RUNNING_MODAL'}
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        # After the file browser, run like an invoke (modal) unless headless.
-        if not bpy.app.background and context.window is not None and getattr(self, "_from_browser", False):
-            return RunnerMixin.invoke(self, context, None)  # type: ignore[arg-type]
+        # Confirmed in the file browser: run in the background like an invoke.
+        # Scripts and the redo panel (flag cleared) run blocking.
+        if self.modal_after_browse and not bpy.app.background and context.window is not None:
+            self.modal_after_browse = False
+            return self.start_modal(context)
         return RunnerMixin.execute(self, context)
 
     def draw(self, context: bpy.types.Context) -> None:

@@ -71,12 +71,15 @@ class RunnerMixin(OptionProps):
         obj = job.build_result(reco, collection=collection, location=tuple(context.scene.cursor.location),
                                choices=choices)
         view_layer = context.view_layer
-        if view_layer is not None and obj.name in view_layer.objects:
-            for other in view_layer.objects:
-                if other.select_get():
-                    other.select_set(False)
-            obj.select_set(True)
-            view_layer.objects.active = obj
+        if view_layer is not None:
+            try:
+                for other in view_layer.objects:
+                    if other.select_get():
+                        other.select_set(False)
+                obj.select_set(True)
+                view_layer.objects.active = obj
+            except RuntimeError:
+                pass  # the collection is excluded from this view layer
         total = reco.timings.get("total", 0.0) if isinstance(reco.timings, dict) else 0.0
         self.report({'INFO'}, f"Reconstructed '{obj.name}' ({len(obj.data.vertices)} vertices, {total:.1f} s).")
         return {'FINISHED'}
@@ -106,6 +109,10 @@ class RunnerMixin(OptionProps):
         self.copy_scene_settings(context)
         if bpy.app.background or context.window is None:
             return self.execute(context)
+        return self.start_modal(context)
+
+    def start_modal(self, context: bpy.types.Context) -> set[str]:
+        """Start core in a worker thread and poll it from a window timer."""
         try:
             photo, options, choices = self.prepare(context)
         except Exception as err:
@@ -117,7 +124,8 @@ class RunnerMixin(OptionProps):
         self._timer = wm.event_timer_add(TIMER_STEP_S, window=context.window)
         wm.progress_begin(0, 100)
         wm.modal_handler_add(self)
-        context.workspace.status_text_set("Face from Photo: starting… (Esc to cancel)")
+        if context.workspace is not None:
+            context.workspace.status_text_set("Face from Photo: starting… (Esc to cancel)")
         return {'RUNNING_MODAL'}
 
     def _stop_modal(self, context: bpy.types.Context) -> None:

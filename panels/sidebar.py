@@ -13,9 +13,26 @@ class FACE_PT_main(bpy.types.Panel):
 
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
+        settings = getattr(context.scene, "face_from_photo", None)
+        if settings is None:
+            layout.label(text="Settings unavailable", icon='ERROR')
+            return
+        layout.prop(settings, "photo", text="")
+        col = layout.column()
+        col.use_property_split = True
+        col.use_property_decorate = False
+        col.prop(settings, "resolution")
+        col.prop(settings, "geometry")
+        col.prop(settings, "lam")
+        col.prop(settings, "smoothing_factor")
+        col.prop(settings, "smoothing_iterations")
+        col.prop(settings, "detail_strength")
+        col.prop(settings, "face_index")
+        col.prop(settings, "target_faces")
         row = layout.row()
-        row.scale_y = 1.6
-        row.operator("face_from_photo.reconstruct", icon='USER')
+        row.scale_y = 1.8
+        row.operator("face_from_photo.reconstruct", text="Reconstruct from Photo", icon='USER')
+        layout.operator("face_from_photo.reset_settings", icon='LOOP_BACK')
 
 
 classes = (FACE_PT_main,)

@@ -22,7 +22,8 @@ from core.image_io import load_photo
 
 def _png(width: int, height: int) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
 
     raw = zlib.compress(b"\x00" * 64)
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
@@ -120,13 +121,19 @@ def test_bad_photo_gives_one_clear_sentence(tmp_path: Path, case: str) -> None:
         assert path.name in message
 
 
-def test_unreadable_file_says_permission(tmp_path: Path) -> None:
-    import os
+def test_unreadable_file_says_permission(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
 
-    if os.geteuid() == 0:
-        pytest.skip("root reads files regardless of permissions")
     path = tmp_path / "locked.png"
     path.write_bytes(_encoded(".png"))
-    path.chmod(0)
-    with pytest.raises(FaceFromPhotoError, match="permission denied"):
+    real_open = builtins.open
+
+    def locked(file, *args, **kwargs):  # root ignores chmod, so refuse like the OS would
+        if str(file) == str(path):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", locked)
+    with pytest.raises(FaceFromPhotoError) as info:
         load_photo(path)
+    assert str(info.value) == f"'{path}' cannot be read (permission denied); check the file's permissions."

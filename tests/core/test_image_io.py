@@ -228,7 +228,7 @@ def test_24_megapixel_jpeg_loads_with_small_peak_memory(tmp_path: Path) -> None:
     result = _measure(_make_jpeg(tmp_path / "24mp.jpg", 4000, 6000))
     assert result["original"] == [6000, 4000]
     assert max(result["shape"][:2]) <= MAX_WORKING_SIDE
-    assert result["peak_growth_mb"] < 150, result  # the full-size RGB alone would be 72 MB, x2 while converting
+    assert result["peak_growth_mb"] < 150, result  # the full-size RGB alone is 72 MB
 
 
 def test_12000_square_jpeg_is_downscaled_with_bounded_memory(tmp_path: Path) -> None:
@@ -238,14 +238,16 @@ def test_12000_square_jpeg_is_downscaled_with_bounded_memory(tmp_path: Path) -> 
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
 
 
 def _png_declaring(width: int, height: int, rows: int = 4) -> bytes:
     """A small PNG whose header declares ``width x height`` px (a decompression bomb)."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     raw = zlib.compress(b"\x00" * (rows * (1 + 3 * min(width, 4096))), 9)
-    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", raw) + _png_chunk(b"IEND", b"")
+    chunks = _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", raw) + _png_chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + chunks
 
 
 def test_12000_square_png_is_refused_before_decoding(tmp_path: Path) -> None:
@@ -273,7 +275,9 @@ def test_bomb_check_uses_sixteen_bit_depth() -> None:
 
 
 def test_pillow_is_not_needed_by_core() -> None:
-    script = "import sys; sys.modules['PIL'] = None; import core.image_io, core.pipeline, core.batch; print('ok')"
+    script = (
+        "import sys; sys.modules['PIL'] = None; import core.image_io, core.pipeline, core.batch; print('ok')"
+    )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
     assert proc.stdout.strip() == "ok", proc.stderr
     _ = io  # io is used by other tests' helpers

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from benchmarks.bench_integration import face_surface
+from core import integration
 from core.errors import FaceFromPhotoError
 from core.integration import (
     build_grid_system,
@@ -102,6 +103,17 @@ def test_multigrid_matches_direct_solve():
     assert np.sqrt(np.mean((h_mg - h_direct)[system.mask] ** 2)) < 1e-5
 
 
+def test_unconverged_multigrid_falls_back_to_direct(monkeypatch):
+    _, normals, grad_mag, mask = face_surface(64)
+    reference = integrate_normals(normals, grad_mag, mask, solver="direct")
+    monkeypatch.setattr(integration, "MG_MAX_ITER", 1)
+    system = build_grid_system(normals, grad_mag, mask, 0.1)
+    info = {}
+    solve_grid_system(system, info=info)
+    assert info["direct_fallback"] and info["residual"] < 1e-9
+    np.testing.assert_allclose(integrate_normals(normals, grad_mag, mask), reference, atol=1e-5)
+
+
 def test_lambda_beats_plain_least_squares_near_a_step():
     # A cliff of 60 px along j = 47.5 in the top rows that opens into a smooth
     # ramp further down. The normals sampled at pixel centres miss the cliff
@@ -140,7 +152,9 @@ def test_grad_mag_none_is_plain_least_squares():
     np.testing.assert_allclose(a, b, atol=1e-5)
 
 
-def test_holes_and_several_components():
+@pytest.mark.parametrize("min_component", [0, 10**6])  # all by multigrid / all direct
+def test_holes_and_several_components(min_component, monkeypatch):
+    monkeypatch.setattr(integration, "MG_MIN_COMPONENT", min_component)
     size = 80
     i, j = grid(size)
     left = (i - 40) ** 2 + (j - 20) ** 2 < 15**2

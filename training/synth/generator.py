@@ -49,11 +49,11 @@ import numpy as np
 
 from training.synth import appearance
 from training.synth.head_model import HeadModel, HeadParams, get_head_model
-from training.synth.raster import rasterize
+from training.synth.raster import merge_nearest, rasterize
 
 SPLITS = {"train": 0, "val": 1, "test": 2}
 BASE_SEED = 0x5EED_FACE
-BLOCK = 16  # heads per anny forward pass; sample i lives in block i // BLOCK
+BLOCK = 32  # heads per anny forward pass; sample i lives in block i // BLOCK
 HEAD_EXTENT_SCALE = 1.3  # crop side / head extent (docs/conventions.md)
 
 
@@ -162,7 +162,8 @@ def gradient_magnitude(depth: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(m, g, 0.0).astype(np.float32)
 
 
-def render_head(model: HeadModel, verts: np.ndarray, split: str, index: int, resolution: int) -> dict:
+def render_head(model: HeadModel, verts: np.ndarray, params: HeadParams, split: str, index: int,
+                resolution: int) -> dict:
     """Render one posed head (model frame vertices (V, 3) m) into the sample dict."""
     S = int(resolution)
     rng = sample_rng(split, index, 2)
@@ -185,21 +186,20 @@ def render_head(model: HeadModel, verts: np.ndarray, split: str, index: int, res
 
     faces = model.faces
     vn = vertex_normals(pc, faces)
-    scene = appearance.build_occluders(model, verts, pc, vn, rng, sample_rng(split, index, 3))
-    all_xy = np.concatenate([xy, S / 2 + f * (scene.xyz[:, :2] / -scene.xyz[:, 2:3] - center) * [1, -1]])
-    all_inv = np.concatenate([1.0 / D, -1.0 / scene.xyz[:, 2]])
+    scene = appearance.build_occluders(model, verts, params.phenotypes, pc, vn, rng,
+                                       sample_rng(split, index, 3))
     all_faces = np.concatenate([faces, scene.faces + len(verts)])
-    frag = rasterize(all_xy, all_inv, all_faces, S, S)
-    tri = frag.tri
-    hit = tri >= 0
     n_head_faces = len(faces)
-    head_pix = hit & (tri < n_head_faces)
+    frag_h = rasterize(xy, 1.0 / D, faces, S, S)
+    if len(scene.faces):
+        occ_xy = np.stack([S / 2 + f * (scene.xyz[:, 0] / -scene.xyz[:, 2] - center[0]),
+                           S / 2 - f * (scene.xyz[:, 1] / -scene.xyz[:, 2] - center[1])], 1)
+        frag_o = rasterize(occ_xy, -1.0 / scene.xyz[:, 2], scene.faces, S, S)
+        frag = merge_nearest(frag_h, frag_o, n_head_faces)
+    else:
+        frag = frag_h
 
     # ---- ground truth from the head alone (occluders do not change the GT)
-    if scene.faces.shape[0] and (hit & ~head_pix).any():
-        frag_h = rasterize(xy, 1.0 / D, faces, S, S)
-    else:
-        frag_h = frag
     th = frag_h.tri
     mask = th >= 0
     ti = th[mask]
@@ -233,23 +233,25 @@ def render_head(model: HeadModel, verts: np.ndarray, split: str, index: int, res
     grad_mag = gradient_magnitude(depth, mask)
 
     # ---- appearance
-    image = appearance.shade(model, frag, hit, head_pix, n_head_faces, pc, vn, xy, faces, scene, back_faces=None,
-                             rng=sample_rng(split, index, 3), resolution=S)
+    image = appearance.shade(model, scene.look, frag, np.concatenate([pc, scene.xyz]),
+                             np.concatenate([vn, scene.normals]), all_faces, n_head_faces, model.face_uv,
+                             scene, rng, S, f, center)
     return dict(image=image.astype(np.float32), normals=normals, grad_mag=grad_mag, mask=mask,
                 depth=depth, corr=np.clip(corr, 0.0, 1.0).astype(np.float32), info=info)
 
 
-def block_vertices(model: HeadModel, split: str, block: int) -> np.ndarray:
-    """Posed vertices of the heads of one block, (BLOCK, V, 3) float64."""
+def block_vertices(model: HeadModel, split: str, block: int) -> tuple[np.ndarray, list[HeadParams]]:
+    """Posed vertices of the heads of one block, (BLOCK, V, 3) float64, and their parameters."""
     params = [head_params(model, split, block * BLOCK + k) for k in range(BLOCK)]
-    return model.forward(params)
+    return model.forward(params), params
 
 
 def generate_block(split: str, block: int, resolution: int = 128) -> list[dict]:
     """All samples of one block (indices block*BLOCK ... block*BLOCK + BLOCK - 1)."""
     model = get_head_model()
-    verts = block_vertices(model, split, block)
-    return [render_head(model, verts[k], split, block * BLOCK + k, resolution) for k in range(BLOCK)]
+    verts, params = block_vertices(model, split, block)
+    return [render_head(model, verts[k], params[k], split, block * BLOCK + k, resolution)
+            for k in range(BLOCK)]
 
 
 def generate_sample(index: int, split: str = "train", resolution: int = 128) -> dict:
@@ -262,5 +264,5 @@ def generate_sample(index: int, split: str = "train", resolution: int = 128) -> 
         raise ValueError(f"index must be >= 0, got {index}")
     model = get_head_model()
     block, k = divmod(int(index), BLOCK)
-    verts = block_vertices(model, split, block)
-    return render_head(model, verts[k], split, int(index), resolution)
+    verts, params = block_vertices(model, split, block)
+    return render_head(model, verts[k], params[k], split, int(index), resolution)

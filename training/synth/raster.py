@@ -61,38 +61,59 @@ def rasterize(xy: np.ndarray, inv_depth: np.ndarray, faces: np.ndarray, height: 
     ny = imax - imin + 1
     ok = (nx > 0) & (ny > 0) & (np.abs(area) > 1e-12) & (z.min(1) > 0)
     t = np.nonzero(ok)[0]
-    counts = nx[t] * ny[t]
-    total = int(counts.sum())
     tri = np.full((height, width), -1, np.int64)
     bary = np.zeros((height, width, 3), np.float64)
     inv = np.zeros((height, width), np.float64)
-    if total == 0:
+    if len(t) == 0:
         return Fragments(tri, bary, inv)
-    ti = np.repeat(t, counts)
-    start = np.repeat(np.cumsum(counts) - counts, counts)
-    k = np.arange(total, dtype=np.int64) - start
-    nxt = nx[ti]
-    px = jmin[ti] + k % nxt
-    py = imin[ti] + k // nxt
-    cx = px + 0.5
-    cy = py + 0.5
-    inv_area = 1.0 / area[ti]
-    b0 = ((x1[ti] - cx) * (y2[ti] - cy) - (x2[ti] - cx) * (y1[ti] - cy)) * inv_area
-    b1 = ((x2[ti] - cx) * (y0[ti] - cy) - (x0[ti] - cx) * (y2[ti] - cy)) * inv_area
-    b2 = 1.0 - b0 - b1
-    eps = -1e-9
-    inside = (b0 >= eps) & (b1 >= eps) & (b2 >= eps)
-    ti, px, py = ti[inside], px[inside], py[inside]
-    b = np.stack([b0[inside], b1[inside], b2[inside]], 1)
-    zi = (b * z[ti]).sum(1)
-    pix = py * width + px
-    order = np.lexsort((-zi, pix))  # by pixel, nearest first
+    # edge functions b_k(x, y) = A_k x + B_k y + C_k, normalised by the area, per triangle
+    ia = 1.0 / area[t]
+    xa, ya, xb, yb, xc, yc = x0[t], y0[t], x1[t], y1[t], x2[t], y2[t]
+    coef = np.stack([
+        (yb - yc) * ia, (xc - xb) * ia, (xb * yc - xc * yb) * ia,
+        (yc - ya) * ia, (xa - xc) * ia, (xc * ya - xa * yc) * ia,
+        z[t, 0], z[t, 1], z[t, 2],
+    ], 1)
+    counts = nx[t] * ny[t]
+    total = int(counts.sum())
+    rep = np.repeat(np.arange(len(t)), counts)
+    k = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    nxt = nx[t][rep]
+    px = jmin[t][rep] + k % nxt
+    py = imin[t][rep] + k // nxt
+    cx = px.astype(np.float32) + np.float32(0.5)
+    cy = py.astype(np.float32) + np.float32(0.5)
+    c = coef.astype(np.float32)[rep]
+    b0 = c[:, 0] * cx + c[:, 1] * cy + c[:, 2]
+    b1 = c[:, 3] * cx + c[:, 4] * cy + c[:, 5]
+    b2 = np.float32(1.0) - b0 - b1
+    eps = np.float32(-1e-6)
+    inside = np.nonzero((b0 >= eps) & (b1 >= eps) & (b2 >= eps))[0]
+    if len(inside) == 0:
+        return Fragments(tri, bary, inv)
+    b = np.stack([b0[inside], b1[inside], b2[inside]], 1).astype(np.float64)
+    zc = coef[rep[inside], 6:]
+    zi = b[:, 0] * zc[:, 0] + b[:, 1] * zc[:, 1] + b[:, 2] * zc[:, 2]
+    pix = py[inside] * width + px[inside]
+    # one sort on (pixel, nearest first): depth quantised to 30 bits below the pixel index
+    zmin, zmax = float(zi.min()), float(zi.max())
+    zq = ((zmax - zi) * ((2**30 - 1) / max(zmax - zmin, 1e-300))).astype(np.int64)
+    order = np.argsort((pix << 30) | zq, kind="stable")
     pix_s = pix[order]
     first = np.ones(len(order), bool)
     first[1:] = pix_s[1:] != pix_s[:-1]
     win = order[first]
     flat = pix[win]
-    tri.reshape(-1)[flat] = ti[win]
+    tri.reshape(-1)[flat] = t[rep[inside[win]]]
     bary.reshape(-1, 3)[flat] = b[win]
     inv.reshape(-1)[flat] = zi[win]
+    return Fragments(tri, bary, inv)
+
+
+def merge_nearest(a: Fragments, b: Fragments, b_offset: int) -> Fragments:
+    """Per pixel the nearer of two fragment sets; b's triangle ids are shifted by ``b_offset``."""
+    use_b = (b.tri >= 0) & ((a.tri < 0) | (b.inv_depth > a.inv_depth))
+    tri = np.where(use_b, b.tri + b_offset, a.tri)
+    bary = np.where(use_b[..., None], b.bary, a.bary)
+    inv = np.where(use_b, b.inv_depth, a.inv_depth)
     return Fragments(tri, bary, inv)

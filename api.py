@@ -1,0 +1,103 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Python API of Face from Photo, for Blender's console and scripts.
+
+Example (Blender's Python console, extension enabled)::
+
+    import importlib
+    ffp = importlib.import_module("bl_ext.user_default.face_from_photo")
+    obj = ffp.api.reconstruct("/path/to/portrait.jpg", lam=0.1, detail_strength=0.002)
+
+(the module name is ``bl_ext.<repository>.face_from_photo``; from another
+add-on, ``addon_utils`` or the extension's own ``__package__`` gives it.)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import bpy
+
+__all__ = ["reconstruct", "remove", "FaceFromPhotoError"]
+
+
+def __getattr__(name: str) -> Any:
+    # ``api.FaceFromPhotoError`` without importing core at enable time.
+    if name == "FaceFromPhotoError":
+        from .core.errors import FaceFromPhotoError
+
+        return FaceFromPhotoError
+    raise AttributeError(name)
+
+
+def reconstruct(
+    path: str | os.PathLike[str],
+    *,
+    collection: bpy.types.Collection | None = None,
+    location: tuple[float, float, float] | None = None,
+    pack_images: bool | None = None,
+    progress: Callable[[float, str], None] | None = None,
+    **options: Any,
+) -> bpy.types.Object:
+    """Reconstruct a textured face mesh object from one photo (blocking).
+
+    Parameters
+    ----------
+    path : str or path-like
+        Photo of a face (JPEG, PNG, TIFF, BMP, WebP; ``//`` paths are relative
+        to the .blend).
+    collection : bpy.types.Collection or None
+        Where the object goes; default the active collection.
+    location : (3,) float or None
+        Object origin in m; default the 3D cursor.
+    pack_images : bool or None
+        Pack images into the .blend; default from the add-on preferences.
+    progress : callable(fraction, message) or None
+        Called as the pipeline moves through its stages.
+    **options
+        ``core.pipeline.ReconstructOptions`` fields, overriding the defaults
+        from the preferences: ``resolution`` (128 | 256), ``lam`` (λ of the
+        integration, 0.1), ``geometry`` ("normals" | "depth"),
+        ``smoothing_factor`` (0..1), ``smoothing_iterations``,
+        ``detail_strength`` (m), ``detail_sigma`` (m), ``target_faces``,
+        ``device`` ("auto" | "cpu" | "cuda" | "mps"), ``face_index``,
+        ``crop_box`` ((x, y, w, h) px), ``weights`` (path).
+
+    Returns
+    -------
+    bpy.types.Object
+        Named after the photo, face toward -Y, metres, with UV map, photo
+        material, live modifier stack (smooth, subdivision, detail displace)
+        and custom properties ``face_from_photo_source``,
+        ``face_from_photo_options`` (JSON) and ``face_from_photo_model_sha256``.
+
+    Raises
+    ------
+    FaceFromPhotoError
+        (``core.errors``) with one sentence saying what is wrong; nothing is
+        left behind in ``bpy.data``.
+    """
+    from . import preferences
+    from .blender import job
+
+    context = bpy.context
+    prefs = preferences.get(context)
+    values = {**preferences.default_values(context), **options}
+    photo = job.check_photo_path(os.fspath(path))
+    core_options = job.make_options(values)
+    choices = job.BlenderChoices.from_preferences(prefs)
+    if pack_images is not None:
+        choices = job.BlenderChoices(bool(pack_images), choices.store_maps, choices.subdiv_levels,
+                                     choices.subdiv_render_levels)
+    reco = job.run_core(photo, core_options, progress)
+    target = collection or context.collection or context.scene.collection
+    where = tuple(location) if location is not None else tuple(context.scene.cursor.location)
+    return job.build_result(reco, collection=target, location=where, choices=choices)  # type: ignore[arg-type]
+
+
+def remove(obj: bpy.types.Object) -> None:
+    """Remove a reconstructed object with its mesh, material, images and texture."""
+    from .blender.build import remove_object
+
+    remove_object(obj)

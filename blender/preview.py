@@ -1,0 +1,159 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Preview PNG rendered by Blender: photo | normals | shaded front | shaded at 45°.
+
+Cycles on the CPU (runs headless without an OpenGL/EGL stack; ~1 s per
+256 px tile at 16 samples). The shaded tiles render the evaluated object
+(modifier stack included) with a grey clay material in a throw-away scene.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import bpy
+import numpy as np
+
+TILE = 256  # px, side of each of the four tiles
+SAMPLES = 16
+
+
+def _fit(img: np.ndarray, side: int = TILE) -> np.ndarray:
+    """(H, W, C) -> (side, side, C) by nearest-neighbour sampling."""
+    h, w = img.shape[:2]
+    rows = np.minimum((np.arange(side) + 0.5) * h / side, h - 1).astype(np.int64)
+    cols = np.minimum((np.arange(side) + 0.5) * w / side, w - 1).astype(np.int64)
+    return img[rows][:, cols]
+
+
+def _rgb(a: Any) -> np.ndarray:
+    x = np.asarray(a)
+    if x.dtype == np.uint8:
+        return x[..., :3].astype(np.float32) / 255.0
+    return np.clip(np.asarray(x, dtype=np.float32)[..., :3], 0.0, 1.0)
+
+
+def _normals_tile(reco: Any) -> np.ndarray:
+    n = np.asarray(reco.maps.normals, dtype=np.float32)  # (S, S, 3) camera frame
+    if n.ndim == 3 and n.shape[0] == 3 and n.shape[-1] != 3:
+        n = np.moveaxis(n, 0, -1)
+    mask = np.asarray(reco.maps.mask, dtype=bool).reshape(n.shape[:2])
+    rgb = np.where(mask[..., None], 0.5 + 0.5 * np.nan_to_num(n), 0.0)  # (S, S, 3)
+    return np.clip(rgb, 0.0, 1.0).astype(np.float32)
+
+
+def _clay() -> bpy.types.Material:
+    mat = bpy.data.materials.new("FFP preview clay")
+    if mat.node_tree is None:
+        mat.use_nodes = True
+    bsdf = next(n for n in mat.node_tree.nodes if n.type == 'BSDF_PRINCIPLED')
+    bsdf.inputs["Base Color"].default_value = (0.75, 0.72, 0.70, 1.0)
+    bsdf.inputs["Roughness"].default_value = 0.55
+    return mat
+
+
+def _render_views(obj: bpy.types.Object, azimuths_deg: tuple[float, ...]) -> list[np.ndarray]:
+    """Cycles renders of ``obj`` alone, camera at each azimuth (0 = front, from -Y)."""
+    scene = bpy.data.scenes.new("FFP preview")
+    made: list[Any] = []
+    tiles: list[np.ndarray] = []
+    try:
+        scene.collection.objects.link(obj)
+        scene.render.engine = 'CYCLES'
+        scene.cycles.device = 'CPU'
+        scene.cycles.samples = SAMPLES
+        scene.cycles.use_denoising = False
+        scene.render.resolution_x = scene.render.resolution_y = TILE
+        scene.render.resolution_percentage = 100
+        scene.render.film_transparent = False
+        scene.render.image_settings.file_format = 'PNG'
+        scene.render.image_settings.color_mode = 'RGB'
+        world = bpy.data.worlds.new("FFP preview world")
+        made.append(world)
+        world.color = (0.05, 0.05, 0.06)
+        scene.world = world
+        clay = _clay()
+        made.append(clay)
+        scene.view_layers[0].material_override = clay
+
+        sun_data = bpy.data.lights.new("FFP preview sun", 'SUN')
+        made.append(sun_data)
+        sun_data.energy = 3.0
+        sun = bpy.data.objects.new("FFP preview sun", sun_data)
+        made.append(sun)
+        sun.rotation_euler = (math.radians(60), 0.0, math.radians(-30))
+        scene.collection.objects.link(sun)
+
+        cam_data = bpy.data.cameras.new("FFP preview camera")
+        made.append(cam_data)
+        cam_data.type = 'ORTHO'
+        cam = bpy.data.objects.new("FFP preview camera", cam_data)
+        made.append(cam)
+        scene.collection.objects.link(cam)
+        scene.camera = cam
+
+        centre = np.array(obj.matrix_world.translation) + np.array(
+            [sum(c) / 8.0 for c in zip(*(tuple(b) for b in obj.bound_box), strict=True)])
+        cam_data.ortho_scale = 1.15 * max(obj.dimensions.x, obj.dimensions.z, 1e-3)
+        distance = 2.0
+        with tempfile.TemporaryDirectory(prefix="ffp-preview-") as tmp:
+            for k, az in enumerate(azimuths_deg):
+                a = math.radians(az)
+                # camera on a circle around the face centre, looking at it (horizontal)
+                cam.location = (centre[0] + distance * math.sin(a), centre[1] - distance * math.cos(a), centre[2])
+                cam.rotation_euler = (math.radians(90.0), 0.0, a)
+                path = Path(tmp) / f"view{k}.png"
+                scene.render.filepath = str(path)
+                bpy.ops.render.render(write_still=True, scene=scene.name)
+                img = bpy.data.images.load(str(path))
+                try:
+                    px = np.empty(img.size[0] * img.size[1] * 4, dtype=np.float32)
+                    img.pixels.foreach_get(px)
+                    tiles.append(px.reshape(img.size[1], img.size[0], 4)[::-1, :, :3].copy())
+                finally:
+                    bpy.data.images.remove(img)
+    finally:
+        for block in reversed(made):
+            coll = {bpy.types.Object: bpy.data.objects, bpy.types.Camera: bpy.data.cameras,
+                    bpy.types.Light: bpy.data.lights, bpy.types.Material: bpy.data.materials,
+                    bpy.types.World: bpy.data.worlds}
+            for kind, c in coll.items():
+                if isinstance(block, kind):
+                    c.remove(block)
+                    break
+        bpy.data.scenes.remove(scene)
+    return tiles
+
+
+def preview_array(obj: bpy.types.Object, reco: Any) -> np.ndarray:
+    """``(TILE, 4 * TILE, 3) float32``: photo | normals | shaded front | shaded 45°."""
+    photo = _fit(_rgb(reco.crop))
+    normals = _fit(_normals_tile(reco))
+    front, side = _render_views(obj, (0.0, 45.0))
+    return np.concatenate([photo, normals, front, side], axis=1)
+
+
+def write_preview(obj: bpy.types.Object, reco: Any, path: str | os.PathLike[str]) -> Path:
+    """Render the preview and write it as an 8-bit PNG, atomically."""
+    from ..core.batch import atomic_write
+
+    panel = preview_array(obj, reco)  # (TILE, 4 TILE, 3), row 0 at the top
+    h, w = panel.shape[:2]
+    rgba = np.ones((h, w, 4), dtype=np.float32)
+    rgba[:, :, :3] = panel
+    img = bpy.data.images.new("FFP preview", width=w, height=h, alpha=False)
+    try:
+        img.colorspace_settings.name = 'sRGB'
+        img.pixels.foreach_set(np.ascontiguousarray(rgba[::-1]).ravel())
+
+        def write(tmp: Path) -> None:
+            img.filepath_raw = str(tmp)
+            img.file_format = 'PNG'
+            img.save()
+
+        return atomic_write(path, write)
+    finally:
+        bpy.data.images.remove(img)

@@ -1,0 +1,220 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Headless batch command line of Face from Photo.
+
+With the Blender binary (extension installed and enabled)::
+
+    blender -b -c face_from_photo reconstruct photos/*.jpg -o out/ --format glb --format blend
+
+With only the ``bpy`` Python package (no Blender binary), from the repository::
+
+    python tools/face_from_photo_cli.py reconstruct photos/ -o out/ --format glb --preview
+
+One Blender process handles every photo; each gets ``<out>/<stem>.<format>``
+(glb, obj, ply with the modifier stack applied; blend with the live stack),
+optionally ``<stem>.preview.png``, and a line in ``<out>/report.json``. A bad
+photo is reported and skipped; the exit status is 0 when all succeeded, 1
+when any failed, 2 for bad arguments, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import bpy
+
+COMMAND = "face_from_photo"
+PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
+PREVIEW = "preview.png"  # output "format" of the preview: <stem>.preview.png
+EXIT_USAGE = 2
+
+_handle: Any = None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"blender -b -c {COMMAND}",
+        description="Reconstruct textured 3D face meshes from photos, headless.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    rec = sub.add_parser("reconstruct", help="reconstruct one mesh per photo")
+    rec.add_argument("photos", nargs="+", help="photo files, folders of photos, or glob patterns")
+    rec.add_argument("-o", "--output", required=True, help="output folder (created when missing)")
+    rec.add_argument("--format", dest="formats", action="append", choices=("glb", "obj", "ply", "blend"),
+                     help="output format, repeatable (default: glb)")
+    rec.add_argument("--preview", action="store_true",
+                     help="also render <stem>.preview.png: photo | normals | shaded front | shaded 45°")
+    rec.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    rec.add_argument("--resume", action="store_true",
+                     help="skip photos that the earlier report lists as finished with all outputs present")
+    rec.add_argument("--report", help="report path (default: <output>/report.json)")
+    rec.add_argument("--quiet", action="store_true", help="only one line per photo")
+    g = rec.add_argument_group("reconstruction options (default: the add-on preferences)")
+    g.add_argument("--resolution", type=int, choices=(128, 256))
+    g.add_argument("--lam", type=float, help="λ of the normal integration (0.1)")
+    g.add_argument("--geometry", choices=("normals", "depth"))
+    g.add_argument("--smoothing-factor", type=float)
+    g.add_argument("--smoothing-iterations", type=int)
+    g.add_argument("--detail-strength", type=float, help="metres")
+    g.add_argument("--detail-sigma", type=float, help="metres")
+    g.add_argument("--target-faces", type=int)
+    g.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    g.add_argument("--face-index", type=int)
+    g.add_argument("--weights", help="network weights file (default: the shipped model)")
+    g.add_argument("--subdivide", type=int, default=None, metavar="LEVELS",
+                   help="subdivision levels applied in exported meshes (default: the preferences' viewport "
+                        "levels, 0)")
+    return parser
+
+
+def expand_photos(items: Sequence[str]) -> list[Path]:
+    """Files as given, photos inside folders (sorted), glob patterns expanded; order kept."""
+    out: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            out += sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in PHOTO_EXTENSIONS)
+        elif not p.exists() and any(c in item for c in "*?["):
+            out += [Path(q) for q in sorted(glob.glob(item))]
+        else:
+            out.append(p)  # a missing file is reported by the batch as a failed photo
+    return list(dict.fromkeys(out))
+
+
+def option_values(args: argparse.Namespace) -> dict[str, Any]:
+    from . import preferences
+
+    values = dict(preferences.default_values(bpy.context))
+    for name in ("resolution", "lam", "geometry", "smoothing_factor", "smoothing_iterations",
+                 "detail_strength", "detail_sigma", "target_faces", "device", "face_index", "weights"):
+        value = getattr(args, name)
+        if value is not None:
+            values[name] = value
+    return values
+
+
+def _clear_startup_scene() -> None:
+    """Remove the startup file's objects so each .blend holds only its face."""
+    if bpy.data.filepath:
+        return
+    for obj in list(bpy.context.scene.objects):
+        bpy.data.objects.remove(obj)
+
+
+def _evaluated_counts(obj: bpy.types.Object) -> tuple[int, int]:
+    evaluated = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
+    mesh = evaluated.to_mesh()
+    try:
+        mesh.calc_loop_triangles()
+        return len(mesh.vertices), len(mesh.loop_triangles)
+    finally:
+        evaluated.to_mesh_clear()
+
+
+def reconstruct_command(args: argparse.Namespace) -> int:
+    from . import preferences
+    from .blender import job
+    from .blender.build import remove_object
+    from .blender.export import export
+    from .blender.preview import write_preview
+    from .core.batch import run_batch
+    from .core.errors import FaceFromPhotoError
+
+    photos = expand_photos(args.photos)
+    if not photos:
+        print("No photos found; give photo files, folders of photos or glob patterns.", file=sys.stderr)
+        return EXIT_USAGE
+    formats = list(dict.fromkeys(args.formats or ["glb"]))
+    try:
+        options = job.make_options(option_values(args))
+    except FaceFromPhotoError as e:
+        print(str(e), file=sys.stderr)
+        return EXIT_USAGE
+    choices = job.BlenderChoices.from_preferences(preferences.get(bpy.context))
+    if args.subdivide is not None:
+        choices = job.BlenderChoices(choices.pack_images, choices.store_maps, max(0, args.subdivide),
+                                     max(0, args.subdivide))
+    choices = job.BlenderChoices(True, choices.store_maps, choices.subdiv_levels, choices.subdiv_render_levels)
+    if "blend" in formats:
+        _clear_startup_scene()
+    scene = bpy.context.scene
+
+    def progress(fraction: float, message: str) -> None:
+        if not args.quiet:
+            print(f"    {100 * fraction:3.0f}% {message}", flush=True)
+
+    def process(photo: Path, outputs: dict[str, Path], should_stop: Any) -> dict[str, Any]:
+        reco = job.run_core(str(photo), options, progress, should_stop)
+        timings = {str(k): float(v) for k, v in dict(reco.timings).items() if k != "total"}
+        t0 = time.perf_counter()
+        obj = job.build_result(reco, collection=scene.collection, choices=choices)
+        try:
+            timings["build"] = time.perf_counter() - t0
+            vertices, faces = _evaluated_counts(obj)
+            for fmt, path in outputs.items():
+                t1 = time.perf_counter()
+                if fmt == PREVIEW:
+                    write_preview(obj, reco, path)
+                else:
+                    export(obj, path, fmt)
+                timings[f"write_{fmt}"] = time.perf_counter() - t1
+        finally:
+            remove_object(obj)
+        return {"vertices": vertices, "faces": faces, "timings": timings}
+
+    out_formats = formats + ([PREVIEW] if args.preview else [])
+    report = run_batch(
+        photos, args.output, out_formats, process,
+        overwrite=args.overwrite, resume=args.resume, report_path=args.report,
+        options={**options.to_dict(), "formats": out_formats, "subdivision_levels": choices.subdiv_levels},
+        log=lambda line: print(line, flush=True),
+    )
+    summary = report.summary()
+    print(f"{summary['ok']} ok, {summary['failed']} failed, {summary['skipped']} skipped"
+          f"{', interrupted' if report.interrupted else ''}; report: {report.path}", flush=True)
+    return report.exit_code()
+
+
+def main(argv: Sequence[str]) -> int:
+    """Entry point of ``blender -c face_from_photo`` and of the bpy-module launcher."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(argv))
+    except SystemExit as e:  # argparse exits on --help and on errors
+        return int(e.code or 0) if isinstance(e.code, int) else EXIT_USAGE
+    try:
+        if args.command == "reconstruct":
+            return reconstruct_command(args)
+    except Exception as e:  # noqa: BLE001 - one sentence, never a traceback
+        from .core.errors import FaceFromPhotoError
+
+        if isinstance(e, FaceFromPhotoError):
+            print(str(e), file=sys.stderr)
+        else:
+            print(f"Unexpected error ({type(e).__name__}: {e}); please report this bug.", file=sys.stderr)
+        return 1
+    return EXIT_USAGE
+
+
+def register() -> None:
+    global _handle
+    register_cli = getattr(bpy.utils, "register_cli_command", None)
+    if register_cli is not None:
+        _handle = register_cli(COMMAND, main)
+
+
+def unregister() -> None:
+    global _handle
+    if _handle is not None:
+        bpy.utils.unregister_cli_command(_handle)
+        _handle = None
+
+
+if __name__ == "__main__":  # pragma: no cover - use tools/face_from_photo_cli.py
+    sys.exit(main(sys.argv[1:]))

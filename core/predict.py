@@ -1,0 +1,171 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Load the shipped FaceNet weights (hash-checked) and predict the per-pixel maps of a crop.
+
+``core/weights/face_net.pt`` holds a state dict (float16 or float32 tensors,
+loadable with ``torch.load(..., weights_only=True)``); ``core/weights/manifest.json``
+holds its SHA-256, the :class:`~core.network.NetConfig`, the training step and
+commit, and the evaluation metrics.  Every problem with these files becomes a
+:class:`~core.errors.FaceFromPhotoError` with one sentence for the artist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import FaceFromPhotoError
+from .network import FaceNet, NetConfig, fuse_batchnorm
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "face_net.pt"
+MANIFEST_NAME = "manifest.json"
+MASK_THRESHOLD = 0.5  # probability above which a pixel belongs to the head
+
+
+@dataclass
+class Maps:
+    """Per-pixel network outputs for one square crop of side S (numpy, row i down, column j right).
+
+    normals   : (S, S, 3) float32, unit vectors in the camera frame (x right, y up, z to viewer)
+    grad_mag  : (S, S) float32, predicted |grad h| (px/px), >= 0
+    mask      : (S, S) bool, head pixels (mask_prob > 0.5)
+    mask_prob : (S, S) float32 in [0, 1]
+    depth     : (S, S) float32, direct depth head (px), zero median over ``mask``
+    corr      : (S, S, 3) float32 in [0, 1], canonical mean-head coordinates
+    """
+
+    normals: np.ndarray
+    grad_mag: np.ndarray
+    mask: np.ndarray
+    mask_prob: np.ndarray
+    depth: np.ndarray
+    corr: np.ndarray
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """``"auto"`` -> cuda if present, else mps, else cpu; other strings are passed to torch."""
+    if device != "auto":
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def load_model(path: str | Path | None = None, device: str = "auto") -> FaceNet:
+    """Load FaceNet weights after checking them against ``manifest.json`` in the same folder.
+
+    Parameters
+    ----------
+    path : weights file; default ``core/weights/face_net.pt``.
+    device : ``"auto"`` (cuda > mps > cpu), or a torch device string.
+
+    Returns the model in eval mode, float32, BatchNorm folded, on ``device``;
+    ``model.manifest`` holds the manifest dict.
+
+    Raises FaceFromPhotoError when the weights or manifest are missing,
+    unreadable, altered, or do not match the network architecture.
+    """
+    path = Path(path) if path is not None else DEFAULT_WEIGHTS
+    manifest_path = path.parent / MANIFEST_NAME
+    if not path.is_file():
+        raise FaceFromPhotoError(
+            f"The network weights file {path} is missing; reinstall the extension or export weights."
+        )
+    if not manifest_path.is_file():
+        raise FaceFromPhotoError(
+            f"The weights manifest {manifest_path} is missing; reinstall the extension or export weights."
+        )
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        expected = manifest["sha256"]
+        cfg = NetConfig.from_dict(manifest["config"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FaceFromPhotoError(
+            f"The weights manifest {manifest_path} is unreadable ({exc}); reinstall the extension."
+        ) from exc
+    if sha256_file(path) != expected:
+        raise FaceFromPhotoError(
+            f"The network weights {path} do not match their manifest (damaged or altered file); "
+            "reinstall the extension."
+        )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, pickle error, ... all mean the same to the artist
+        raise FaceFromPhotoError(f"The network weights {path} cannot be read ({exc}); reinstall the extension.") from exc
+    if not isinstance(state, dict):
+        raise FaceFromPhotoError(f"The network weights {path} are not a state dict; reinstall the extension.")
+    model = FaceNet(cfg)
+    try:
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    except (RuntimeError, AttributeError) as exc:
+        raise FaceFromPhotoError(
+            f"The network weights {path} do not fit the network architecture in the manifest; "
+            "reinstall the extension."
+        ) from exc
+    model.eval()
+    fuse_batchnorm(model)
+    model = model.to(pick_device(device))
+    model.manifest = manifest
+    return model
+
+
+def to_image_tensor(crop: np.ndarray) -> torch.Tensor:
+    """(S, S, 3) uint8 or float in [0, 1] -> (1, 3, S, S) float32 in [0, 1]."""
+    crop = np.asarray(crop)
+    if crop.ndim != 3 or crop.shape[2] != 3:
+        raise ValueError(f"crop must have shape (S, S, 3), got {crop.shape}")
+    if crop.dtype == np.uint8:
+        img = crop.astype(np.float32) / 255.0
+    else:
+        img = np.clip(crop.astype(np.float32), 0.0, 1.0)
+    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None]
+
+
+def predict_maps(crop: np.ndarray, model: FaceNet) -> Maps:
+    """Run the network on one square RGB crop.
+
+    Parameters
+    ----------
+    crop : (S, S, 3) uint8, or float in [0, 1]; RGB, framed as in training
+        (square, head about 1/1.3 of the side, see ``core.crop``). S must be a
+        multiple of ``model.cfg.stride`` (16 for the shipped model: 128, 256, ...).
+    model : from :func:`load_model`.
+    """
+    x = to_image_tensor(crop)
+    s = model.cfg.stride
+    if x.shape[-1] != x.shape[-2] or x.shape[-1] % s:
+        raise ValueError(f"crop must be square with a side that is a multiple of {s} px, got {crop.shape}")
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        out = model(x.to(device))
+    out = {k: v[0].float().cpu().numpy() for k, v in out.items()}
+    prob = 1.0 / (1.0 + np.exp(-out["mask_logits"][0]))
+    mask = prob > MASK_THRESHOLD
+    depth = out["depth"][0]
+    if mask.any():
+        depth = depth - np.median(depth[mask])
+    return Maps(
+        normals=np.ascontiguousarray(out["normals"].transpose(1, 2, 0), dtype=np.float32),
+        grad_mag=out["grad_mag"][0].astype(np.float32),
+        mask=mask,
+        mask_prob=prob.astype(np.float32),
+        depth=depth.astype(np.float32),
+        corr=np.ascontiguousarray(out["corr"].transpose(1, 2, 0), dtype=np.float32),
+    )

@@ -1,0 +1,117 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""core.face_detect and core.crop: faces on the sample photo, several faces, none, border cuts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.crop import CROP_SCALE, CropTransform, crop_box_from_face, crop_square
+from core.errors import FaceFromPhotoError
+from core.face_detect import find_faces, select_face
+
+
+def test_sample_photo_has_one_face_on_the_astronaut(sample_rgb: np.ndarray) -> None:
+    faces = find_faces(sample_rgb)
+    assert len(faces) == 1
+    face = faces[0]
+    assert face.kind == "frontal"
+    cx, cy = face.center
+    # Her face is in the upper middle of the portrait, about 100 px wide.
+    assert 200 < cx < 250 and 90 < cy < 140 and 80 < face.side < 120
+
+
+def test_two_faces_largest_first_and_face_index(sample_rgb: np.ndarray) -> None:
+    import cv2
+
+    small = cv2.resize(sample_rgb, (384, 384), interpolation=cv2.INTER_AREA)
+    canvas = np.full((512, 512 + 384, 3), 90, np.uint8)
+    canvas[:, :512] = sample_rgb
+    canvas[64:448, 512:] = small
+    faces = find_faces(canvas)
+    assert len(faces) == 2
+    assert faces[0].area > faces[1].area
+    assert faces[0].center[0] < 512 < faces[1].center[0]
+    assert select_face(canvas, 1) == faces[1]
+    with pytest.raises(FaceFromPhotoError, match="only 2 faces found"):
+        select_face(canvas, 2)
+
+
+@pytest.mark.parametrize("blur", [0.0, 2.0, 6.0])
+def test_noise_has_no_face_and_the_error_suggests_a_crop_box(blur: float) -> None:
+    import cv2
+
+    noise = np.random.default_rng(3).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    if blur:
+        noise = cv2.GaussianBlur(noise, (0, 0), blur)
+    assert find_faces(noise) == []
+    with pytest.raises(FaceFromPhotoError, match="No face was found.*crop box"):
+        select_face(noise)
+
+
+def test_mirrored_face_is_still_found(sample_rgb: np.ndarray) -> None:
+    faces = find_faces(np.ascontiguousarray(sample_rgb[:, ::-1]))
+    assert len(faces) == 1
+    assert 512 - 250 < faces[0].center[0] < 512 - 200
+
+
+def test_crop_frames_the_head(sample_rgb: np.ndarray) -> None:
+    face = find_faces(sample_rgb)[0]
+    center, side = crop_box_from_face(face.center, face.side)
+    assert side == pytest.approx(CROP_SCALE * face.side)
+    crop, t = crop_square(sample_rgb, center, side, 128)
+    assert crop.shape == (128, 128, 3) and crop.dtype == np.uint8
+    # Her head (top of the hair at y ~ 15, chin at y ~ 168 in the photo) fills most of the crop,
+    # the chin inside with a margin; the skull alone is about 1 / 1.3 of the side (conventions.md).
+    top, bottom = t.to_crop(np.array([[227.0, 15.0], [227.0, 168.0]]))[:, 1]
+    assert -6 < top < 16 and 104 < bottom < 124
+    assert 0.75 < (bottom - top) / 128 < 1.0
+
+
+def test_crop_transform_round_trip_and_pixels() -> None:
+    # An image whose pixel value encodes its column: check the crop samples the right place.
+    image = np.tile(np.arange(256, dtype=np.uint8)[None, :, None], (200, 1, 3))
+    crop, t = crop_square(image, (100.0, 100.0), 64.0, 64)  # scale 1: a plain copy
+    assert t.scale == 1.0 and (t.x0, t.y0) == (68.0, 68.0)
+    np.testing.assert_array_equal(crop[10, :, 0], np.arange(68, 132))
+    pts = np.array([[0.0, 0.0], [31.5, 12.25], [64.0, 64.0]])
+    np.testing.assert_allclose(t.to_crop(t.to_photo(pts)), pts)
+    uv = t.photo_uv(np.array([[0, 0]]))
+    np.testing.assert_allclose(uv, [[68.5 / 256, 1 - 68.5 / 200]], rtol=1e-6)
+    # Downsampling by 4: crop pixel j covers photo columns x0 + 4j ... x0 + 4j + 4.
+    crop4, t4 = crop_square(image, (128.0, 100.0), 256.0, 64)
+    assert t4.scale == 4.0
+    np.testing.assert_allclose(crop4[32, 20:40, 0], 4 * np.arange(20, 40) + 1.5, atol=1.0)
+
+
+def test_face_cut_by_the_border_gives_a_full_padded_crop(sample_rgb: np.ndarray) -> None:
+    # Cut the photo through the middle of her face: only the right part of the face remains.
+    cut = np.ascontiguousarray(sample_rgb[:, 215:])
+    center, side = (0.0, 110.0), 200.0  # square centred on the photo's left edge
+    for border in ("replicate", "constant"):
+        crop, t = crop_square(cut, center, side, 128, border=border)
+        assert crop.shape == (128, 128, 3)
+        left = crop[:, :60]
+        if border == "constant":
+            assert (left == 128).all()
+        else:  # replicated edge column: constant along each row
+            assert (left == left[:, :1]).all()
+        right = crop[:, 70:]
+        assert right.std() > 10  # real photo content
+    assert isinstance(t, CropTransform) and t.photo_size == (cut.shape[1], cut.shape[0])
+
+
+def test_crop_entirely_outside_is_all_border() -> None:
+    image = np.full((100, 100, 3), 7, np.uint8)
+    crop, _ = crop_square(image, (-500.0, -500.0), 50.0, 32, border="constant")
+    assert (crop == 128).all()
+    crop, _ = crop_square(image, (-500.0, -500.0), 50.0, 32)
+    assert (crop == 7).all()
+
+
+def test_bad_crop_arguments_raise_value_error() -> None:
+    image = np.zeros((50, 50, 3), np.uint8)
+    with pytest.raises(ValueError):
+        crop_square(image, (10.0, 10.0), 0.0, 32)
+    with pytest.raises(ValueError):
+        crop_square(image, (10.0, 10.0), 10.0, 32, border="wrap")

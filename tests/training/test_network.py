@@ -1,0 +1,189 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""FaceNet shapes and ranges, BatchNorm folding, export -> load_model -> predict_maps, evaluation."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.errors import FaceFromPhotoError
+from core.network import FaceNet, NetConfig, fuse_batchnorm
+from core.predict import Maps, load_model, predict_maps, sha256_file
+from training.evaluate import evaluate, pooled_sigma, robust_variance
+from training.export import export
+from training.train import parse_args, train
+
+ROOT = Path(__file__).resolve().parents[2]
+TOY = str(Path(__file__).with_name("toy_heads.py")) + ":ToyHeads"
+TINY = NetConfig(widths=(8, 8, 16), decoder_widths=(4, 4, 8))
+
+
+@pytest.mark.parametrize("side", [32, 64])
+def test_outputs_have_the_contract_shapes_and_ranges(side):
+    torch.manual_seed(0)
+    net = FaceNet(TINY).eval()
+    with torch.no_grad():
+        out = net(torch.rand(2, 3, side, side))
+    shapes = {"normals": 3, "grad_mag": 1, "mask_logits": 1, "depth": 1, "corr": 3}
+    assert {k: tuple(v.shape) for k, v in out.items()} == {k: (2, c, side, side) for k, c in shapes.items()}
+    assert torch.allclose(out["normals"].norm(dim=1), torch.ones(2, side, side), atol=1e-5)
+    assert (out["grad_mag"] >= 0).all()
+    assert ((out["corr"] >= 0) & (out["corr"] <= 1)).all()
+
+
+def test_default_config_is_fully_convolutional_at_128_and_256():
+    net = FaceNet().eval()
+    with torch.inference_mode():
+        for side in (128, 256):
+            assert net(torch.rand(1, 3, side, side))["normals"].shape == (1, 3, side, side)
+
+
+def test_bad_input_shapes_raise():
+    net = FaceNet(TINY)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        net(torch.rand(1, 3, 30, 30))
+    with pytest.raises(ValueError, match=r"\(B, 3, S, S\)"):
+        net(torch.rand(1, 1, 32, 32))
+
+
+def test_config_round_trips_through_json():
+    cfg = NetConfig(widths=(8, 16, 32), decoder_widths=(4, 8, 8), kernel=5)
+    assert NetConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(ValueError, match="unknown"):
+        NetConfig.from_dict({"widths": [8, 8], "decoder_widths": [4, 4], "colour": 1})
+
+
+def test_fused_batchnorm_gives_the_same_maps():
+    torch.manual_seed(1)
+    net = FaceNet(TINY)
+    net.train()
+    with torch.no_grad():  # move the running statistics away from their defaults
+        for _ in range(3):
+            net(torch.rand(4, 3, 32, 32))
+    net.eval()
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        ref = net(x)
+        fused = fuse_batchnorm(net)(x)
+    for k in ref:
+        assert torch.allclose(ref[k], fused[k], atol=1e-4), k
+
+
+def test_importing_core_does_not_load_the_network_modules():
+    code = "import sys, core; print(sorted(m for m in ('core.network', 'core.predict') if m in sys.modules))"
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert res.stdout.strip() == "[]"
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A tiny model trained for a few steps on toy heads and exported like the real one."""
+    tmp = tmp_path_factory.mktemp("export")
+    args = ["--dataset", TOY, "--resolution", "32", "--batch-size", "4", "--num-workers", "0",
+            "--threads", "1", "--val-every", "0", "--image-every", "0", "--no-progress", "--steps", "5",
+            "--warmup-steps", "1", "--net.widths", "8", "8", "16", "--net.decoder-widths", "4", "4", "8",
+            "--out-dir", str(tmp / "run")]
+    train(parse_args(args))
+    manifest = export(tmp / "run" / "checkpoint.pt", tmp / "weights", dtype="float16")
+    return tmp / "weights", manifest
+
+
+def test_export_writes_hashed_half_precision_weights_and_manifest(exported):
+    folder, manifest = exported
+    assert manifest["sha256"] == sha256_file(folder / "face_net.pt")
+    assert manifest["dtype"] == "float16" and manifest["step"] == 5
+    assert manifest["config"] == TINY.to_dict()
+    assert len(manifest["training_commit"]) in (40, 7) or manifest["training_commit"] == "unknown"
+    state = torch.load(folder / "face_net.pt", weights_only=True)
+    assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
+
+
+def test_load_model_and_predict_maps(exported):
+    folder, _ = exported
+    model = load_model(folder / "face_net.pt", device="cpu")
+    rng = np.random.default_rng(0)
+    crop = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    maps = predict_maps(crop, model)
+    assert isinstance(maps, Maps)
+    assert maps.normals.shape == (32, 32, 3) and maps.normals.dtype == np.float32
+    assert maps.grad_mag.shape == maps.depth.shape == maps.mask_prob.shape == (32, 32)
+    assert maps.mask.dtype == bool and maps.corr.shape == (32, 32, 3)
+    assert np.allclose(np.linalg.norm(maps.normals, axis=-1), 1, atol=1e-4)
+    if maps.mask.any():
+        assert abs(np.median(maps.depth[maps.mask])) < 1e-5
+    same = predict_maps(crop.astype(np.float32) / 255.0, model)  # float input in [0, 1]
+    assert np.allclose(same.normals, maps.normals, atol=1e-5)
+    with pytest.raises(ValueError):
+        predict_maps(crop[:30], model)
+
+
+def _copy(folder: Path, dest: Path) -> Path:
+    dest.mkdir()
+    for name in ("face_net.pt", "manifest.json"):
+        (dest / name).write_bytes((folder / name).read_bytes())
+    return dest
+
+
+def test_load_model_rejects_missing_truncated_tampered_and_mismatched(exported, tmp_path):
+    folder, _ = exported
+    with pytest.raises(FaceFromPhotoError, match="missing"):
+        load_model(tmp_path / "nothing.pt")
+
+    d = _copy(folder, tmp_path / "truncated")
+    data = (d / "face_net.pt").read_bytes()
+    (d / "face_net.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(FaceFromPhotoError, match="do not match their manifest"):
+        load_model(d / "face_net.pt")
+
+    d = _copy(folder, tmp_path / "tampered")
+    raw = bytearray((d / "face_net.pt").read_bytes())
+    raw[-200] ^= 0xFF
+    (d / "face_net.pt").write_bytes(bytes(raw))
+    with pytest.raises(FaceFromPhotoError, match="do not match their manifest"):
+        load_model(d / "face_net.pt")
+
+    d = _copy(folder, tmp_path / "arch")
+    m = json.loads((d / "manifest.json").read_text())
+    m["config"]["widths"] = [8, 8, 32]
+    (d / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(FaceFromPhotoError, match="architecture"):
+        load_model(d / "face_net.pt")
+
+    d = _copy(folder, tmp_path / "nomanifest")
+    (d / "manifest.json").unlink()
+    with pytest.raises(FaceFromPhotoError, match="manifest"):
+        load_model(d / "face_net.pt")
+
+    d = _copy(folder, tmp_path / "badpickle")  # hash matches, content is not a state dict
+    (d / "face_net.pt").write_bytes(b"not a torch file")
+    m = json.loads((d / "manifest.json").read_text())
+    m["sha256"] = sha256_file(d / "face_net.pt")
+    (d / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(FaceFromPhotoError, match="cannot be read"):
+        load_model(d / "face_net.pt")
+
+
+def test_robust_depth_protocol_ignores_outliers():
+    rng = np.random.default_rng(0)
+    variances = []
+    for _ in range(20):
+        err = rng.normal(5.0, 1.5, 4000)  # offset 5 px must not matter
+        err[:100] += rng.uniform(20, 60, 100)  # spikes at silhouettes
+        variances.append(robust_variance(err))
+    # a 3-sigma window keeps 99.73 % of a normal distribution: the variance shrinks by ~2.6 %
+    assert pooled_sigma(variances) == pytest.approx(1.5 * np.sqrt(0.9733), rel=0.03)
+
+
+def test_evaluate_reports_the_required_keys(exported, tmp_path):
+    folder, _ = exported
+    model = load_model(folder / "face_net.pt", device="cpu")
+    report = evaluate(model, resolution=32, limit=3, dataset=TOY, grid_path=tmp_path / "g.png", grid_rows=2)
+    for key in ("mask_precision", "mask_recall", "normal_mean_deg", "normal_std_deg",
+                "normal_lt10", "normal_lt20", "normal_lt30"):
+        assert np.isfinite(report[key]), key
+    assert set(report["depth_sigma"]) == {"0.0", "0.05", "0.1", "0.2", "0.3", "direct"}
+    assert report["n_images"] == 3 and (tmp_path / "g.png").stat().st_size > 0

@@ -1,0 +1,79 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Run Face from Photo's command line with the ``bpy`` Python package (no Blender binary).
+
+Usage, from anywhere::
+
+    python tools/face_from_photo_cli.py reconstruct examples/astronaut.png -o out/ --format glb --preview
+    python -m tools.face_from_photo_cli ...        (from the repository root)
+    python tools/face_from_photo_cli.py --zip dist/face_from_photo-0.1.0-linux_x64.zip reconstruct ...
+
+The repository folder is not named ``face_from_photo``, so the launcher makes
+a temporary folder holding a ``face_from_photo`` symlink to it, registers that
+folder as an extension repository of this Blender session
+(``preferences.extensions.repos.new``) and enables the extension from there;
+with ``--zip`` it installs a built zip into a temporary repository instead.
+Then it calls the same ``cli.main`` that ``blender -b -c face_from_photo``
+runs. Nothing is written to the user's Blender preferences; set
+``BLENDER_USER_RESOURCES`` to keep Blender's user folders elsewhere too.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXTENSION_ID = "face_from_photo"
+REPO_MODULE = "ffp_cli_source"
+
+
+def enable_from_source(bpy: object, base: Path) -> str:
+    """Enable the extension from this checkout; returns its module name."""
+    (base / EXTENSION_ID).symlink_to(ROOT, target_is_directory=True)
+    prefs = bpy.context.preferences  # type: ignore[attr-defined]
+    prefs.extensions.repos.new(name="Face from Photo (source)", module=REPO_MODULE,
+                               custom_directory=str(base), source='USER')
+    module = f"bl_ext.{REPO_MODULE}.{EXTENSION_ID}"
+    bpy.ops.preferences.addon_enable(module=module)  # type: ignore[attr-defined]
+    return module
+
+
+def enable_from_zip(bpy: object, base: Path, zip_path: Path) -> str:
+    """Install and enable a built extension zip in a temporary repository."""
+    prefs = bpy.context.preferences  # type: ignore[attr-defined]
+    prefs.extensions.repos.new(name="Face from Photo (zip)", module=REPO_MODULE,
+                               custom_directory=str(base), source='USER')
+    bpy.ops.extensions.package_install_files(  # type: ignore[attr-defined]
+        filepath=str(zip_path), repo=REPO_MODULE, enable_on_install=True)
+    return f"bl_ext.{REPO_MODULE}.{EXTENSION_ID}"
+
+
+def main(argv: list[str]) -> int:
+    zip_path = None
+    if argv[:1] == ["--zip"]:
+        if len(argv) < 2:
+            print("--zip needs the path of a built extension zip.", file=sys.stderr)
+            return 2
+        zip_path, argv = Path(argv[1]).resolve(), argv[2:]
+    import bpy
+
+    with tempfile.TemporaryDirectory(prefix="ffp-cli-") as tmp:
+        base = Path(tmp)
+        module = enable_from_zip(bpy, base, zip_path) if zip_path else enable_from_source(bpy, base)
+        if module not in bpy.context.preferences.addons:
+            print(f"Could not enable the extension ({module}).", file=sys.stderr)
+            return 1
+        ext = importlib.import_module(module)
+        code = int(ext.cli.main(argv))
+        sys.stdout.flush()
+    return code
+
+
+if __name__ == "__main__":
+    code = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # skip bpy's slow, occasionally noisy interpreter teardown

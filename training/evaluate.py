@@ -1,0 +1,260 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Evaluate FaceNet on the fixed synthetic test set (the normals paper's Table 1 and depth protocol).
+
+    .venv/bin/python -m training.evaluate --weights core/weights/face_net.pt \
+        --out core/weights/eval_report.json --update-manifest
+    .venv/bin/python -m training.evaluate --checkpoint checkpoints/face_net/checkpoint.pt --limit 50
+
+Metrics (pixels pooled over the whole test set unless said otherwise):
+
+- mask precision / recall of ``mask_prob > 0.5`` against the ground-truth mask;
+- normal angular error (deg) over GT mask ∩ predicted mask: mean, std and the
+  fractions below 10, 20 and 30 deg;
+- depth error σ by the paper's robust protocol, per image over the mask
+  intersection: error e = predicted - true depth (px), median M, σ_M = std of
+  the errors within M ± 7 px, variance of the errors within M ± 3 σ_M;
+  σ = sqrt(mean variance over the images). For depth integrated from the
+  predicted N and W (``core.integration.integrate_normals``) at each λ of the
+  paper's sweep, and for the direct depth head.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.integration import integrate_normals
+from core.network import FaceNet, fuse_batchnorm
+from core.predict import MANIFEST_NAME, load_model
+
+LAMBDAS = (0.0, 0.05, 0.1, 0.2, 0.3)  # the normals paper's λ sweep
+DEPTH_WINDOW_PX = 7.0  # errors within M ± 7 px give σ_M (paper's protocol)
+DEPTH_SIGMAS = 3.0  # variance over errors within M ± 3 σ_M (paper's protocol)
+PAPER = {  # normals paper, Table 1, its synthetic test set at 128 x 128
+    "mask_precision": 0.9372, "mask_recall": 0.9840, "normal_mean_deg": 10.01, "normal_std_deg": 12.45,
+    "normal_lt10": 0.6750, "normal_lt20": 0.9265, "normal_lt30": 0.9713,
+}
+
+
+def robust_variance(err: np.ndarray) -> float:
+    """Variance of one image's depth errors (px^2) by the paper's protocol; err is 1-D, finite."""
+    if err.size < 2:
+        return float("nan")
+    m = np.median(err)
+    near = err[np.abs(err - m) <= DEPTH_WINDOW_PX]
+    sigma_m = near.std() if near.size > 1 else 0.0
+    core = err[np.abs(err - m) <= DEPTH_SIGMAS * sigma_m]
+    return float(core.var()) if core.size > 1 else 0.0
+
+
+def pooled_sigma(variances: list[float]) -> float:
+    """σ = sqrt(mean of the per-image variances), ignoring images without any overlap."""
+    v = np.asarray(variances, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return float(np.sqrt(v.mean())) if v.size else float("nan")
+
+
+def angular_error_deg(n_pred: np.ndarray, n_gt: np.ndarray) -> np.ndarray:
+    """(..., 3) unit normals -> (...) angle between them in degrees."""
+    cos = np.clip((n_pred * n_gt).sum(-1), -1.0, 1.0)
+    return np.degrees(np.arccos(cos))
+
+
+def shade(depth: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """(H, W) depth (px) -> (H, W) Lambertian shading in [0, 1] under a frontal-left light; 0 outside."""
+    d = np.where(mask & np.isfinite(depth), depth, 0.0)
+    gi, gj = np.gradient(d)
+    n = np.stack([-gj, gi, np.ones_like(d)], -1)  # (-dh/dx, -dh/dy, 1) with y up = -i
+    n /= np.linalg.norm(n, axis=-1, keepdims=True)
+    light = np.array([-0.4, 0.4, 0.82])
+    return np.clip(n @ light, 0, 1) * mask
+
+
+def load_for_eval(weights: str | None, checkpoint: str | None) -> FaceNet:
+    """Exported weights (hash-checked) or a training checkpoint -> model in eval mode on CPU."""
+    if checkpoint:
+        from training.export import model_from_checkpoint
+
+        model, _ = model_from_checkpoint(checkpoint)
+        return fuse_batchnorm(model)
+    return load_model(weights, device="cpu")
+
+
+KEYS = ("image", "normals", "grad_mag", "mask", "depth", "corr")
+
+
+def to_tensors(sample: dict) -> dict[str, torch.Tensor]:
+    """Numpy sample (maps (S, S, C) or (S, S)) -> dict of (C, S, S) float32 tensors."""
+    out = {}
+    for k in KEYS:
+        a = np.asarray(sample[k], dtype=np.float32)
+        a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+        out[k] = torch.from_numpy(np.ascontiguousarray(a))
+    return out
+
+
+def test_batches(dataset: str | None, resolution: int, limit: int | None, batch_size: int = 16):
+    """Yield dict batches of (B, C, S, S) tensors from the fixed test set (or a given dataset class)."""
+    if dataset:
+        from training.train import load_dataset_class
+
+        ds = load_dataset_class(dataset)(split="test", resolution=resolution, length=limit or 200, seed=0)
+    else:
+        from training.synth import test_set
+
+        ds = test_set(resolution)
+    n = len(ds) if limit is None else min(limit, len(ds))
+    for start in range(0, n, batch_size):
+        items = [ds[i] for i in range(start, min(n, start + batch_size))]
+        items = [it if isinstance(it["image"], torch.Tensor) else to_tensors(it) for it in items]
+        yield {k: torch.stack([it[k].float() for it in items]) for k in KEYS}
+
+
+def evaluate(
+    model: FaceNet,
+    resolution: int = 128,
+    limit: int | None = None,
+    dataset: str | None = None,
+    lambdas: tuple[float, ...] = LAMBDAS,
+    grid_path: str | Path | None = None,
+    grid_rows: int = 6,
+) -> dict:
+    """Metrics of ``model`` on the test set (see module docstring); optionally writes a PNG grid."""
+    tp = fp = fn = 0
+    angles: list[np.ndarray] = []
+    var_int: dict[float, list[float]] = {lam: [] for lam in lambdas}
+    var_direct: list[float] = []
+    grid: list[np.ndarray] = []
+    n_images = 0
+    t0 = time.time()
+    for batch in test_batches(dataset, resolution, limit):
+        with torch.inference_mode():
+            out = model(batch["image"])
+        for b in range(batch["image"].shape[0]):
+            n_images += 1
+            gt_mask = batch["mask"][b, 0].numpy() > 0.5
+            gt_n = batch["normals"][b].numpy().transpose(1, 2, 0)
+            gt_d = batch["depth"][b, 0].numpy()
+            n_pred = out["normals"][b].numpy().transpose(1, 2, 0)
+            w_pred = out["grad_mag"][b, 0].numpy()
+            d_pred = out["depth"][b, 0].numpy()
+            mask = out["mask_logits"][b, 0].numpy() > 0.0
+            tp += int((mask & gt_mask).sum())
+            fp += int((mask & ~gt_mask).sum())
+            fn += int((~mask & gt_mask).sum())
+            both = mask & gt_mask
+            angles.append(angular_error_deg(n_pred[both], gt_n[both]))
+            var_direct.append(robust_variance((d_pred - gt_d)[both]))
+            d_show = None
+            for lam in lambdas:
+                if mask.sum() < 2:
+                    var_int[lam].append(float("nan"))
+                    continue
+                d_int = integrate_normals(n_pred, w_pred, mask, lam=lam)
+                sel = both & np.isfinite(d_int)
+                var_int[lam].append(robust_variance((d_int - gt_d)[sel]))
+                if lam == 0.1 or d_show is None:
+                    d_show = d_int
+            if grid_path is not None and len(grid) < grid_rows:
+                img = batch["image"][b].numpy().transpose(1, 2, 0)
+                gray = np.ones(3, np.float32)
+                cells = [
+                    img,
+                    n_pred * 0.5 + 0.5,
+                    gt_n * 0.5 + 0.5,
+                    np.tanh(w_pred)[..., None] * gray,
+                    np.tanh(batch["grad_mag"][b, 0].numpy())[..., None] * gray,
+                    mask[..., None] * gray,
+                    (shade(d_show, mask) if d_show is not None else np.zeros_like(w_pred))[..., None] * gray,
+                    shade(gt_d, gt_mask)[..., None] * gray,
+                ]
+                grid.append(np.concatenate(cells, axis=1))
+    ang = np.concatenate(angles) if angles else np.zeros(0)
+    sig = {str(lam): pooled_sigma(var_int[lam]) for lam in lambdas}
+    best = min(lambdas, key=lambda lam: sig[str(lam)] if np.isfinite(sig[str(lam)]) else np.inf)
+    sig["direct"] = pooled_sigma(var_direct)
+    report = {
+        "n_images": n_images,
+        "resolution": resolution,
+        "mask_precision": tp / max(1, tp + fp),
+        "mask_recall": tp / max(1, tp + fn),
+        "normal_mean_deg": float(ang.mean()) if ang.size else float("nan"),
+        "normal_std_deg": float(ang.std()) if ang.size else float("nan"),
+        "normal_lt10": float((ang < 10).mean()) if ang.size else float("nan"),
+        "normal_lt20": float((ang < 20).mean()) if ang.size else float("nan"),
+        "normal_lt30": float((ang < 30).mean()) if ang.size else float("nan"),
+        "depth_sigma": sig,
+        "depth_sigma_best_lambda": best,
+        "depth_units": "px of the map",
+        "paper": PAPER,
+        "seconds": round(time.time() - t0, 1),
+    }
+    if grid_path is not None and grid:
+        import cv2
+
+        rgb = (np.clip(np.concatenate(grid, axis=0), 0, 1) * 255).astype(np.uint8)
+        Path(grid_path).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(grid_path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return report
+
+
+def format_table(r: dict) -> str:
+    """Human-readable table of a report next to the paper's numbers."""
+    p = r["paper"]
+    lines = [
+        f"{'metric':<22}{'ours':>10}{'paper':>10}",
+        f"{'mask precision %':<22}{100 * r['mask_precision']:>10.2f}{100 * p['mask_precision']:>10.2f}",
+        f"{'mask recall %':<22}{100 * r['mask_recall']:>10.2f}{100 * p['mask_recall']:>10.2f}",
+        f"{'normal mean deg':<22}{r['normal_mean_deg']:>10.2f}{p['normal_mean_deg']:>10.2f}",
+        f"{'normal std deg':<22}{r['normal_std_deg']:>10.2f}{p['normal_std_deg']:>10.2f}",
+        f"{'normal < 10 deg %':<22}{100 * r['normal_lt10']:>10.2f}{100 * p['normal_lt10']:>10.2f}",
+        f"{'normal < 20 deg %':<22}{100 * r['normal_lt20']:>10.2f}{100 * p['normal_lt20']:>10.2f}",
+        f"{'normal < 30 deg %':<22}{100 * r['normal_lt30']:>10.2f}{100 * p['normal_lt30']:>10.2f}",
+    ]
+    for k, v in r["depth_sigma"].items():
+        name = "depth σ direct px" if k == "direct" else f"depth σ λ={k} px"
+        lines.append(f"{name:<22}{v:>10.3f}{'':>10}")
+    lines.append(f"best λ: {r['depth_sigma_best_lambda']}   images: {r['n_images']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Evaluate FaceNet on the fixed synthetic test set.")
+    src = ap.add_mutually_exclusive_group()
+    src.add_argument("--weights", default=None, help="exported weights (default core/weights/face_net.pt)")
+    src.add_argument("--checkpoint", default=None, help="training checkpoint instead of exported weights")
+    ap.add_argument("--resolution", type=int, default=128)
+    ap.add_argument("--limit", type=int, default=None, help="evaluate only the first N test images")
+    ap.add_argument("--dataset", default=None, help="'module:Class' instead of training.synth.test_set")
+    ap.add_argument("--out", default="runs/eval/report.json", help="JSON report path")
+    ap.add_argument("--grid", default=None, help="PNG grid path (default: next to the report)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--update-manifest", action="store_true", help="store the metrics in the weights' manifest")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    model = load_for_eval(args.weights, args.checkpoint)
+    out = Path(args.out)
+    grid = Path(args.grid) if args.grid else out.with_suffix(".png")
+    report = evaluate(model, args.resolution, args.limit, args.dataset, grid_path=grid)
+    report["source"] = args.checkpoint or args.weights or "core/weights/face_net.pt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(format_table(report))
+    print(f"report {out}, grid {grid}")
+    if args.update_manifest and not args.checkpoint:
+        from core.predict import DEFAULT_WEIGHTS
+
+        manifest_path = Path(args.weights or DEFAULT_WEIGHTS).parent / MANIFEST_NAME
+        manifest = json.loads(manifest_path.read_text())
+        manifest["metrics"] = {k: v for k, v in report.items() if k not in ("paper", "source")}
+        manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+        print(f"metrics written to {manifest_path}")
+
+
+if __name__ == "__main__":
+    main()

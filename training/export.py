@@ -1,0 +1,138 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Export inference weights from a training checkpoint to where the add-on loads them.
+
+    .venv/bin/python -m training.export --checkpoint checkpoints/face_net/checkpoint.pt
+    # -> core/weights/face_net.pt (float16 state dict if accuracy holds) + core/weights/manifest.json
+
+The manifest holds the file's SHA-256, the NetConfig, the training step, the
+training commit (``git rev-parse HEAD``) and, with ``--report`` (or later
+``training.evaluate --update-manifest``), the evaluation metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import torch
+
+from core.network import FaceNet, NetConfig
+from core.predict import MANIFEST_NAME, sha256_file
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = ROOT / "core" / "weights"
+FP16_MAX_NORMAL_DEG = 0.25  # mean normal change (deg) float16 may cause before we keep float32
+FP16_MAX_MASK_FLIPS = 1e-3  # fraction of mask pixels float16 may flip before we keep float32
+
+
+def git_commit() -> str:
+    """Current commit of the repository ('unknown' outside git)."""
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def model_from_checkpoint(path: str | Path) -> tuple[FaceNet, dict]:
+    """(FaceNet in eval mode, checkpoint dict) from a training checkpoint."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    model = FaceNet(NetConfig.from_dict(ckpt["config"]["net"]))
+    model.load_state_dict(ckpt["model"])
+    return model.eval(), ckpt
+
+
+def half_state(model: FaceNet) -> dict[str, torch.Tensor]:
+    """State dict with floating tensors in float16 (integers kept)."""
+    return {k: v.half() if v.is_floating_point() else v.clone() for k, v in model.state_dict().items()}
+
+
+def float16_error(model: FaceNet, images: torch.Tensor) -> dict[str, float]:
+    """How much float16 storage changes the outputs on images (B, 3, S, S): normals (deg), mask flips."""
+    other = FaceNet(model.cfg).eval()
+    other.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in half_state(model).items()})
+    with torch.inference_mode():
+        a, b = model(images), other(images)
+    cos = (a["normals"] * b["normals"]).sum(1).clamp(-1, 1)
+    flips = ((a["mask_logits"] > 0) != (b["mask_logits"] > 0)).float().mean()
+    return {"normal_deg": float(torch.rad2deg(torch.acos(cos)).mean()), "mask_flips": float(flips)}
+
+
+def sample_images(resolution: int, n: int = 16) -> torch.Tensor:
+    """(n, 3, S, S) validation images from the synthetic generator, or smooth noise without it."""
+    try:
+        from training.synth import SynthDataset
+
+        ds = SynthDataset(split="val", resolution=resolution, length=n, seed=0)
+        return torch.stack([ds[i]["image"] for i in range(n)])
+    except Exception:  # generator unavailable: the float16 check still needs inputs
+        g = torch.Generator().manual_seed(0)
+        x = torch.rand(n, 3, resolution // 8, resolution // 8, generator=g)
+        return torch.nn.functional.interpolate(x, size=(resolution, resolution), mode="bilinear")
+
+
+def export(
+    checkpoint: str | Path,
+    out_dir: str | Path = DEFAULT_OUT,
+    dtype: str = "auto",
+    report: str | Path | None = None,
+) -> dict:
+    """Write ``face_net.pt`` and ``manifest.json`` into ``out_dir``; returns the manifest.
+
+    dtype : ``"float16"``, ``"float32"`` or ``"auto"`` (float16 when it changes the
+        normals by < FP16_MAX_NORMAL_DEG on average and flips < FP16_MAX_MASK_FLIPS of mask pixels).
+    """
+    model, ckpt = model_from_checkpoint(checkpoint)
+    resolution = int(ckpt["config"].get("resolution", 128))
+    fp16_check = float16_error(model, sample_images(resolution))
+    if dtype == "auto":
+        ok = fp16_check["normal_deg"] < FP16_MAX_NORMAL_DEG and fp16_check["mask_flips"] < FP16_MAX_MASK_FLIPS
+        dtype = "float16" if ok else "float32"
+    state = half_state(model) if dtype == "float16" else model.state_dict()
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    weights = out_dir / "face_net.pt"
+    tmp = weights.with_name(weights.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, weights)
+    metrics = json.loads(Path(report).read_text()) if report else {}
+    manifest = {
+        "file": weights.name,
+        "sha256": sha256_file(weights),
+        "bytes": weights.stat().st_size,
+        "dtype": dtype,
+        "config": model.cfg.to_dict(),
+        "resolution": resolution,
+        "step": int(ckpt["step"]),
+        "training_commit": git_commit(),
+        "training_config": ckpt["config"],
+        "float16_check": fp16_check,
+        "exported": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "metrics": metrics,
+    }
+    (out_dir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Export FaceNet inference weights for the add-on.")
+    ap.add_argument("--checkpoint", default="checkpoints/face_net/checkpoint.pt")
+    ap.add_argument("--out-dir", default=str(DEFAULT_OUT))
+    ap.add_argument("--dtype", choices=["auto", "float16", "float32"], default="auto")
+    ap.add_argument("--report", default=None, help="evaluation report JSON to embed as metrics")
+    args = ap.parse_args(argv)
+    m = export(args.checkpoint, args.out_dir, args.dtype, args.report)
+    print(
+        f"exported step {m['step']} as {m['dtype']} ({m['bytes'] / 1e6:.2f} MB) to {args.out_dir}; "
+        f"float16 check {m['float16_check']}; sha256 {m['sha256'][:16]}..."
+    )
+
+
+if __name__ == "__main__":
+    main()

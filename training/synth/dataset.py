@@ -1,0 +1,121 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Torch datasets over synthetic heads.
+
+Items are dicts of float32 tensors ``(C, S, S)``: image (3), normals (3), grad_mag (1),
+mask (1, 0/1), depth (1, px), corr (3) -- the per-sample contract of
+docs/conventions.md in channel-first layout.
+
+``SynthDataset`` renders on the fly. Item i is a pure function of (split, i,
+resolution). Heads are evaluated by anny in blocks of ``generator.BLOCK`` indices;
+the last block is cached per dataset instance, so sequential access (DataLoader with
+``shuffle=False``; the samples are already i.i.d. random) costs one anny pass per
+block. Random access works too, at one anny pass per item. The anny model is built
+lazily in each process (DataLoader workers included) on first use.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from training.synth import generator
+
+KEYS = ("image", "normals", "grad_mag", "mask", "depth", "corr")
+TEST_SET_SIZE = 200
+
+
+def to_tensors(sample: dict) -> dict[str, torch.Tensor]:
+    """Numpy sample dict (S, S, C) -> dict of float32 tensors (C, S, S)."""
+    out = {}
+    for k in KEYS:
+        a = np.asarray(sample[k], dtype=np.float32)
+        if a.ndim == 2:
+            a = a[None]
+        else:
+            a = np.moveaxis(a, -1, 0)
+        out[k] = torch.from_numpy(np.ascontiguousarray(a))
+    return out
+
+
+class SynthDataset(Dataset):
+    """On-the-fly synthetic heads.
+
+    Parameters
+    ----------
+    split : "train" | "val" | "test" (disjoint identity streams)
+    resolution : crop side S in px (128 default, 256 supported)
+    length : number of items
+    seed : offset of the index stream: item i is sample ``seed * 10**9 + i`` of ``split``
+        (use different seeds for different epochs to never repeat a head)
+    """
+
+    def __init__(self, split: str = "train", resolution: int = 128, length: int = 10000, seed: int = 0):
+        if split not in generator.SPLITS:
+            raise ValueError(f"split must be one of {sorted(generator.SPLITS)}, got {split!r}")
+        self.split = split
+        self.resolution = int(resolution)
+        self.length = int(length)
+        self.offset = int(seed) * 10**9
+        self._block_id: int | None = None
+        self._block: list[dict] | None = None
+
+    def __len__(self) -> int:
+        return self.length
+
+    def sample(self, i: int) -> dict:
+        """Numpy sample dict of item i."""
+        if not 0 <= i < self.length:
+            raise IndexError(i)
+        g = self.offset + i
+        b, k = divmod(g, generator.BLOCK)
+        if self._block_id != b:
+            self._block = generator.generate_block(self.split, b, self.resolution)
+            self._block_id = b
+        return self._block[k]
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return to_tensors(self.sample(int(i)))
+
+
+def test_set(resolution: int = 128) -> list[dict]:
+    """The fixed 200-image test set (numpy dicts), regenerated bit-exactly from its seed."""
+    out = []
+    for b in range((TEST_SET_SIZE + generator.BLOCK - 1) // generator.BLOCK):
+        out.extend(generator.generate_block("test", b, resolution))
+    return out[:TEST_SET_SIZE]
+
+
+class ShardDataset(Dataset):
+    """Samples stored by ``python -m training.synth.shards`` (``shard_*.npz`` in a folder)."""
+
+    def __init__(self, folder: str):
+        self.files = sorted(glob.glob(os.path.join(folder, "shard_*.npz")))
+        if not self.files:
+            raise FileNotFoundError(f"no shard_*.npz files in {folder}")
+        self.counts = []
+        for f in self.files:
+            with np.load(f) as z:
+                self.counts.append(int(z["image"].shape[0]))
+        self.starts = np.cumsum([0] + self.counts)
+        self._cache: tuple[int, dict] | None = None
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def sample(self, i: int) -> dict:
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        s = int(np.searchsorted(self.starts, i, side="right") - 1)
+        if self._cache is None or self._cache[0] != s:
+            from training.synth.shards import load_shard
+
+            self._cache = (s, load_shard(self.files[s]))
+        k = i - int(self.starts[s])
+        return {key: v[k] for key, v in self._cache[1].items()}
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return to_tensors(self.sample(int(i)))

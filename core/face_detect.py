@@ -163,8 +163,8 @@ def select_face(image: np.ndarray, face_index: int = 0) -> FaceBox:
     faces = find_faces(image)
     if not faces:
         raise FaceFromPhotoError(
-            "No face was found in the photo; use a photo where the face is clearly visible and at least "
-            "a tenth of the picture, or give a crop box around the head."
+            "No face was found in the photo; use a photo where the face is clearly visible and not tiny "
+            "(about a tenth of the picture's height or more), or give a crop box around the head."
         )
     if not 0 <= face_index < len(faces):
         count = f"{len(faces)} face" + ("s" if len(faces) != 1 else "")

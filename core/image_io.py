@@ -129,8 +129,9 @@ def _jpeg_header(data: bytes, name: str) -> tuple[ImageHeader, int]:
     pos = 2
     header = None
     while True:
-        while pos < n and data[pos] != 0xFF:  # tolerate junk between segments
-            pos += 1
+        pos = data.find(b"\xff", pos)  # tolerate junk between segments
+        if pos < 0:
+            raise _damaged(name)
         while pos < n and data[pos] == 0xFF:  # fill bytes
             pos += 1
         if pos >= n:

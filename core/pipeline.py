@@ -330,9 +330,9 @@ def _check_device(device: str) -> None:
     import torch
 
     if device == "cuda" and not torch.cuda.is_available():
-        missing = "an NVIDIA GPU usable by PyTorch (CUDA)"
+        missing = "NVIDIA GPU usable by PyTorch (CUDA)"
     elif device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        missing = "an Apple GPU usable by PyTorch (MPS)"
+        missing = "Apple GPU usable by PyTorch (MPS)"
     else:
         return
     raise FaceFromPhotoError(

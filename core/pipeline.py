@@ -35,6 +35,7 @@ them; importing this module is cheap.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import threading
 import time
@@ -76,6 +77,11 @@ class Cancelled(FaceFromPhotoError):
 
 
 # --------------------------------------------------------------------------- options
+
+
+def _whole(value: object) -> bool:
+    """True for int-like values (Python or numpy integers), False for bools and floats."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -136,7 +142,7 @@ class ReconstructOptions:
 
         def number(name: str, lo: float, hi: float) -> None:
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not lo <= value <= hi:
                 raise bad(
                     f"The option {name} = {value!r} is out of range; use a number from {lo:g} to {hi:g}."
                 )
@@ -147,7 +153,7 @@ class ReconstructOptions:
         if self.geometry not in ("normals", "depth"):
             raise bad(f"The geometry source {self.geometry!r} is unknown; use 'normals' or 'depth'.")
         number("smoothing_factor", 0.0, 1.0)
-        if not isinstance(self.smoothing_iterations, int) or not 0 <= self.smoothing_iterations <= 100:
+        if not _whole(self.smoothing_iterations) or not 0 <= self.smoothing_iterations <= 100:
             raise bad(
                 f"The option smoothing_iterations = {self.smoothing_iterations!r} is out of range; "
                 "use a whole number from 0 to 100."
@@ -155,7 +161,7 @@ class ReconstructOptions:
         number("detail_strength", 0.0, 0.05)
         number("detail_sigma", 1e-4, 0.05)
         if self.target_faces is not None and (
-            not isinstance(self.target_faces, int) or not 100 <= self.target_faces <= 2_000_000
+            not _whole(self.target_faces) or not 100 <= self.target_faces <= 2_000_000
         ):
             raise bad(
                 f"The mesh density target_faces = {self.target_faces!r} is out of range; "
@@ -163,7 +169,7 @@ class ReconstructOptions:
             )
         if self.device not in ("auto", "cpu", "cuda", "mps"):
             raise bad(f"The device {self.device!r} is unknown; use 'auto', 'cpu', 'cuda' or 'mps'.")
-        if not isinstance(self.face_index, int) or isinstance(self.face_index, bool) or self.face_index < 0:
+        if not _whole(self.face_index) or self.face_index < 0:
             raise bad(
                 f"The face index {self.face_index!r} is invalid; use 0 for the largest face, 1 for the next."
             )
@@ -180,6 +186,12 @@ class ReconstructOptions:
             object.__setattr__(self, "crop_box", tuple(float(v) for v in box))
         if self.weights is not None:
             object.__setattr__(self, "weights", os.fspath(self.weights))
+        for name in ("resolution", "smoothing_iterations", "face_index"):
+            object.__setattr__(self, name, int(getattr(self, name)))
+        for name in ("lam", "smoothing_factor", "detail_strength", "detail_sigma"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        if self.target_faces is not None:
+            object.__setattr__(self, "target_faces", int(self.target_faces))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of the options (for reports and Blender custom properties)."""

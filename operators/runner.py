@@ -51,6 +51,7 @@ class RunnerMixin(OptionProps):
         """Photo path, frozen core options and Blender choices (raises the project's error)."""
         from .. import preferences
 
+        self.copy_scene_settings(context)  # unset options follow the Scene settings
         prefs = preferences.get(context)
         values: dict[str, Any] = {}
         if prefs is not None:

@@ -71,6 +71,12 @@ def test_default_options_are_valid_and_frozen() -> None:
         options.lam = 0.2  # type: ignore[misc]
     assert ReconstructOptions(crop_box=[1, 2, 3, 4]).crop_box == (1.0, 2.0, 3.0, 4.0)
     assert ReconstructOptions().to_dict()["device"] == "auto"
+    # Numbers from numpy (e.g. a UI or a sweep script) are accepted and stored as plain Python numbers.
+    numpy_options = ReconstructOptions(
+        resolution=np.int64(256), lam=np.float32(0.2), smoothing_iterations=np.int32(2)
+    )
+    assert type(numpy_options.resolution) is int and type(numpy_options.lam) is float
+    assert numpy_options.smoothing_iterations == 2
 
 
 @pytest.mark.parametrize(
@@ -266,14 +272,13 @@ def test_weights_file_changed_on_disk_is_reloaded(tmp_path: Path, sample_rgb: np
 
     copy = tmp_path / "face_net.pt"
     shutil.copy(WEIGHTS, copy)
-    try:
-        _, sha = pipeline.get_model(str(copy), "cpu")
-    except FaceFromPhotoError:
-        pytest.skip("load_model checks the shipped manifest, so copies elsewhere are refused")
+    shutil.copy(WEIGHTS.parent / "manifest.json", tmp_path / "manifest.json")
+    _, sha = pipeline.get_model(str(copy), "cpu")
     with open(copy, "ab") as f:
         f.write(b"tampered")
-    with pytest.raises(FaceFromPhotoError):
+    with pytest.raises(FaceFromPhotoError, match="do not match their manifest"):
         pipeline.get_model(str(copy), "cpu")
+    pipeline.clear_model_cache()
     assert len(sha) == 64
 
 

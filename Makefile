@@ -26,7 +26,7 @@ build: setup
 
 ## The main job: reconstruct the bundled sample photo headless into out/.
 demo: setup
-	$(PY) -m cli reconstruct examples/astronaut.png -o out/ --format glb --format blend --preview --overwrite
+	$(PY) tools/face_from_photo_cli.py reconstruct examples/astronaut.png -o out/ --format glb --format blend --preview --overwrite
 
 bench: setup
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b; done

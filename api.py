@@ -3,12 +3,13 @@
 
 Example (Blender's Python console, extension enabled)::
 
-    import importlib
-    ffp = importlib.import_module("bl_ext.user_default.face_from_photo")
+    import bpy, importlib
+    name = next(m for m in bpy.context.preferences.addons.keys() if m.endswith(".face_from_photo"))
+    ffp = importlib.import_module(name)
     obj = ffp.api.reconstruct("/path/to/portrait.jpg", lam=0.1, detail_strength=0.002)
 
-(the module name is ``bl_ext.<repository>.face_from_photo``; from another
-add-on, ``addon_utils`` or the extension's own ``__package__`` gives it.)
+(an extension's module name depends on the repository it was installed
+into, hence the look-up.) Errors raise ``ffp.api.FaceFromPhotoError``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 import bpy
 
-__all__ = ["reconstruct", "remove", "FaceFromPhotoError"]
+__all__ = ["reconstruct", "remove"]  # and FaceFromPhotoError (lazy, see __getattr__)
 
 
 def __getattr__(name: str) -> Any:
@@ -92,7 +93,7 @@ def reconstruct(
                                      choices.subdiv_render_levels)
     reco = job.run_core(photo, core_options, progress)
     target = collection or context.collection or context.scene.collection
-    where = tuple(location) if location is not None else tuple(context.scene.cursor.location)
+    where = tuple(location) if location is not None else tuple(context.scene.cursor.location)  # type: ignore[arg-type]
     return job.build_result(reco, collection=target, location=where, choices=choices)  # type: ignore[arg-type]
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -140,7 +139,9 @@ def reconstruct_command(args: argparse.Namespace) -> int:
     if args.subdivide is not None:
         choices = job.BlenderChoices(choices.pack_images, choices.store_maps, max(0, args.subdivide),
                                      max(0, args.subdivide))
-    choices = job.BlenderChoices(True, choices.store_maps, choices.subdiv_levels, choices.subdiv_render_levels)
+    # Always pack in batch runs: each .blend is self-contained, nothing piles up elsewhere.
+    choices = job.BlenderChoices(True, choices.store_maps, choices.subdiv_levels,
+                                 choices.subdiv_render_levels)
     if "blend" in formats:
         _clear_startup_scene()
     scene = bpy.context.scene

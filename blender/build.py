@@ -72,7 +72,7 @@ class Created:
 
     def remove_all(self) -> None:
         """Remove every tracked datablock, newest first (objects before their data)."""
-        collections = {
+        collections: dict[type, Any] = {
             bpy.types.Object: bpy.data.objects,
             bpy.types.Mesh: bpy.data.meshes,
             bpy.types.Material: bpy.data.materials,
@@ -212,7 +212,6 @@ def build_object(
 
 def remove_object(obj: bpy.types.Object) -> None:
     """Remove a face object and the datablocks built with it (mesh, images, material, texture)."""
-    ids: list[bpy.types.ID] = []
     me = obj.data
     mats = [m for m in getattr(me, "materials", []) if m is not None]
     imgs: list[bpy.types.Image] = []
@@ -224,8 +223,9 @@ def remove_object(obj: bpy.types.Object) -> None:
     for m in mats:
         if m.node_tree is not None:
             imgs += [n.image for n in m.node_tree.nodes if n.type == 'TEX_IMAGE' and n.image is not None]
-    texs = [md.texture for md in obj.modifiers if md.type == 'DISPLACE' and md.texture is not None]
-    ids = [obj, me, *mats, *texs, *dict.fromkeys(imgs)]
+    texs = [md.texture for md in obj.modifiers
+            if isinstance(md, bpy.types.DisplaceModifier) and md.texture is not None]
+    ids: list[Any] = [obj, me, *mats, *texs, *dict.fromkeys(imgs)]
     created = Created()
     created.ids = list(reversed(ids))  # remove_all() goes newest first: the object first
     created.remove_all()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any, cast
 
 import bpy
 import numpy as np
@@ -55,7 +56,7 @@ def new_image(
     try:
         if non_color:
             img.colorspace_settings.is_data = True
-        img.pixels.foreach_set(rgba.ravel())
+        cast(Any, img.pixels).foreach_set(rgba.ravel())  # stubs type pixels as float
         img.update()
     except BaseException:
         bpy.data.images.remove(img)

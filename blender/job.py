@@ -27,6 +27,13 @@ def core_error_type() -> type[Exception]:
     return FaceFromPhotoError
 
 
+def is_cancel(err: BaseException) -> bool:
+    """True for ``core.pipeline.Cancelled`` (the artist pressed Esc)."""
+    from ..core.pipeline import Cancelled
+
+    return isinstance(err, Cancelled)
+
+
 def make_options(values: Mapping[str, Any]) -> Any:
     """A frozen ``core.pipeline.ReconstructOptions`` from plain values.
 

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import bpy
 
@@ -50,11 +51,11 @@ def add_stack(
 
     The texture is the only new datablock; the caller owns its clean-up.
     """
-    smooth = obj.modifiers.new(SMOOTH, 'SMOOTH')
+    smooth = cast(bpy.types.SmoothModifier, obj.modifiers.new(SMOOTH, 'SMOOTH'))
     smooth.factor = settings.smooth_factor
     smooth.iterations = settings.smooth_iterations
 
-    sub = obj.modifiers.new(SUBSURF, 'SUBSURF')
+    sub = cast(bpy.types.SubsurfModifier, obj.modifiers.new(SUBSURF, 'SUBSURF'))
     sub.levels = settings.subdiv_levels
     sub.render_levels = settings.subdiv_render_levels
     sub.subdivision_type = 'CATMULL_CLARK'
@@ -63,12 +64,12 @@ def add_stack(
 
     if detail_image is None:
         return None
-    tex = bpy.data.textures.new(f"{obj.name} detail", type='IMAGE')
+    tex = cast(bpy.types.ImageTexture, bpy.data.textures.new(f"{obj.name} detail", type='IMAGE'))
     try:
         tex.image = detail_image
         tex.extension = 'EXTEND'
         tex.use_interpolation = True
-        disp = obj.modifiers.new(DISPLACE, 'DISPLACE')
+        disp = cast(bpy.types.DisplaceModifier, obj.modifiers.new(DISPLACE, 'DISPLACE'))
         disp.texture = tex
         disp.texture_coords = 'UV'
         disp.uv_layer = UV_MAP_NAME

@@ -12,7 +12,7 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import bpy
 import numpy as np
@@ -62,7 +62,7 @@ def _render_views(obj: bpy.types.Object, azimuths_deg: tuple[float, ...]) -> lis
     tiles: list[np.ndarray] = []
     try:
         scene.collection.objects.link(obj)
-        scene.render.engine = 'CYCLES'
+        scene.render.engine = cast(Any, 'CYCLES')
         scene.cycles.device = 'CPU'
         scene.cycles.samples = SAMPLES
         scene.cycles.use_denoising = False
@@ -79,7 +79,7 @@ def _render_views(obj: bpy.types.Object, azimuths_deg: tuple[float, ...]) -> lis
         made.append(clay)
         scene.view_layers[0].material_override = clay
 
-        sun_data = bpy.data.lights.new("FFP preview sun", 'SUN')
+        sun_data = cast(bpy.types.SunLight, bpy.data.lights.new("FFP preview sun", 'SUN'))
         made.append(sun_data)
         sun_data.energy = 3.0
         sun = bpy.data.objects.new("FFP preview sun", sun_data)
@@ -103,7 +103,8 @@ def _render_views(obj: bpy.types.Object, azimuths_deg: tuple[float, ...]) -> lis
             for k, az in enumerate(azimuths_deg):
                 a = math.radians(az)
                 # camera on a circle around the face centre, looking at it (horizontal)
-                cam.location = (centre[0] + distance * math.sin(a), centre[1] - distance * math.cos(a), centre[2])
+                cam.location = (centre[0] + distance * math.sin(a),
+                                centre[1] - distance * math.cos(a), centre[2])
                 cam.rotation_euler = (math.radians(90.0), 0.0, a)
                 path = Path(tmp) / f"view{k}.png"
                 scene.render.filepath = str(path)
@@ -111,13 +112,13 @@ def _render_views(obj: bpy.types.Object, azimuths_deg: tuple[float, ...]) -> lis
                 img = bpy.data.images.load(str(path))
                 try:
                     px = np.empty(img.size[0] * img.size[1] * 4, dtype=np.float32)
-                    img.pixels.foreach_get(px)
+                    cast(Any, img.pixels).foreach_get(px)
                     tiles.append(px.reshape(img.size[1], img.size[0], 4)[::-1, :, :3].copy())
                 finally:
                     bpy.data.images.remove(img)
     finally:
         for block in reversed(made):
-            coll = {bpy.types.Object: bpy.data.objects, bpy.types.Camera: bpy.data.cameras,
+            coll: dict[type, Any] = {bpy.types.Object: bpy.data.objects, bpy.types.Camera: bpy.data.cameras,
                     bpy.types.Light: bpy.data.lights, bpy.types.Material: bpy.data.materials,
                     bpy.types.World: bpy.data.worlds}
             for kind, c in coll.items():
@@ -147,7 +148,7 @@ def write_preview(obj: bpy.types.Object, reco: Any, path: str | os.PathLike[str]
     img = bpy.data.images.new("FFP preview", width=w, height=h, alpha=False)
     try:
         img.colorspace_settings.name = 'sRGB'
-        img.pixels.foreach_set(np.ascontiguousarray(rgba[::-1]).ravel())
+        cast(Any, img.pixels).foreach_set(np.ascontiguousarray(rgba[::-1]).ravel())
 
         def write(tmp: Path) -> None:
             img.filepath_raw = str(tmp)

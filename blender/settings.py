@@ -27,16 +27,18 @@ class OptionProps:
 
     resolution: bpy.props.EnumProperty(name="Resolution", items=RESOLUTION_ITEMS, default='128',
                                        description="Network input resolution")
-    lam: bpy.props.FloatProperty(name="λ", default=0.1, min=0.0, max=10.0, soft_max=0.5, step=1, precision=3,
-                                 description="Edge weight λ of the normal integration: w = 1/(1+λW); 0 = plain "
-                                             "least squares")
+    lam: bpy.props.FloatProperty(name="λ", default=0.1, min=0.0, max=10.0, soft_max=0.5, step=1,
+                                 precision=3,
+                                 description="Edge weight λ of the normal integration: w = 1/(1+λW); "
+                                             "0 = plain least squares")
     geometry: bpy.props.EnumProperty(name="Geometry", items=GEOMETRY_ITEMS, default='normals',
                                      description="Where the depth comes from")
     smoothing_factor: bpy.props.FloatProperty(name="Smoothing", default=0.5, min=0.0, max=1.0,
                                               description="Smoothing step toward the one-ring centroid")
     smoothing_iterations: bpy.props.IntProperty(name="Smoothing Repeat", default=3, min=0, max=100,
                                                 description="Smoothing iterations (0: none)")
-    detail_strength: bpy.props.FloatProperty(name="Detail", default=0.001, min=0.0, max=0.05, soft_max=0.005,
+    detail_strength: bpy.props.FloatProperty(name="Detail", default=0.001, min=0.0, max=0.05,
+                                             soft_max=0.005,
                                              subtype='DISTANCE', unit='LENGTH', precision=4, step=0.01,
                                              description="Displacement of the photo's fine detail along the "
                                                          "normals where the detail map is at its extreme")
@@ -48,9 +50,11 @@ class FACE_PG_settings(OptionProps, bpy.types.PropertyGroup):
     photo: bpy.props.StringProperty(name="Photo", subtype='FILE_PATH',
                                     description="Photo of a face (JPEG, PNG, TIFF, BMP, WebP)")
     face_index: bpy.props.IntProperty(name="Face", default=0, min=0,
-                                      description="Which face when the photo shows several: 0 is the largest")
+                                      description="Which face when the photo shows several: "
+                                                  "0 is the largest")
     target_faces: bpy.props.IntProperty(name="Target Faces", default=0, min=0, max=2_000_000,
-                                        description="Approximate triangle count (0: one vertex per map pixel)")
+                                        description="Approximate triangle count "
+                                                    "(0: one vertex per map pixel)")
 
 
 CORE_FIELDS = ("resolution", "lam", "geometry", "smoothing_factor", "smoothing_iterations", "detail_strength")
@@ -82,10 +86,12 @@ classes = (FACE_PG_settings,)
 def register() -> None:
     for cls in classes:
         bpy.utils.register_class(cls)
-    bpy.types.Scene.face_from_photo = bpy.props.PointerProperty(type=FACE_PG_settings)
+    scene_type: Any = bpy.types.Scene
+    scene_type.face_from_photo = bpy.props.PointerProperty(type=FACE_PG_settings)  # type: ignore[func-returns-value]
 
 
 def unregister() -> None:
-    del bpy.types.Scene.face_from_photo
+    scene_type: Any = bpy.types.Scene
+    del scene_type.face_from_photo
     for cls in reversed(classes):
         bpy.utils.unregister_class(cls)

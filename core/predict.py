@@ -108,7 +108,9 @@ def load_model(path: str | Path | None = None, device: str = "auto") -> FaceNet:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, pickle error, ... all mean the same to the artist
-        raise FaceFromPhotoError(f"The network weights {path} cannot be read ({exc}); reinstall the extension.") from exc
+        raise FaceFromPhotoError(
+            f"The network weights {path} cannot be read ({exc}); reinstall the extension."
+        ) from exc
     if not isinstance(state, dict):
         raise FaceFromPhotoError(f"The network weights {path} are not a state dict; reinstall the extension.")
     model = FaceNet(cfg)

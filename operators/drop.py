@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import bpy
 
-from .import_photo import FACE_OT_import_photo, PHOTO_EXTENSIONS
+from .import_photo import PHOTO_EXTENSIONS, FACE_OT_import_photo
 
 
 class FACE_FH_photo(bpy.types.FileHandler):

@@ -12,7 +12,7 @@ Errors end in ``self.report({'ERROR'}, sentence)`` and ``{'CANCELLED'}``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bpy
 
@@ -21,8 +21,13 @@ from ..blender.settings import OptionProps, core_values
 
 TIMER_STEP_S = 0.1
 
+if TYPE_CHECKING:
+    _OperatorBase = bpy.types.Operator
+else:
+    _OperatorBase = object
 
-class RunnerMixin(OptionProps):
+
+class RunnerMixin(OptionProps, _OperatorBase):
     """Operator mixin: redo-panel options + the modal/blocking run modes.
 
     Subclasses provide ``photo_path(context) -> str``.
@@ -69,8 +74,8 @@ class RunnerMixin(OptionProps):
     def finish(self, context: bpy.types.Context, reco: Any, choices: job.BlenderChoices) -> set[str]:
         """Build the object on the main thread, make it active and selected."""
         collection = context.collection or context.scene.collection
-        obj = job.build_result(reco, collection=collection, location=tuple(context.scene.cursor.location),
-                               choices=choices)
+        cursor = tuple(context.scene.cursor.location)  # type: ignore[arg-type]
+        obj = job.build_result(reco, collection=collection, location=cursor, choices=choices)
         view_layer = context.view_layer
         if view_layer is not None:
             try:
@@ -82,15 +87,20 @@ class RunnerMixin(OptionProps):
             except RuntimeError:
                 pass  # the collection is excluded from this view layer
         total = reco.timings.get("total", 0.0) if isinstance(reco.timings, dict) else 0.0
-        self.report({'INFO'}, f"Reconstructed '{obj.name}' ({len(obj.data.vertices)} vertices, {total:.1f} s).")
+        self.report({'INFO'}, f"Reconstructed '{obj.name}' ({len(obj.data.vertices)} vertices, "
+                              f"{total:.1f} s).")
         return {'FINISHED'}
 
     def fail(self, err: BaseException) -> set[str]:
         """One sentence for the artist: the project's error as is, anything else worded."""
+        if job.is_cancel(err):
+            self.report({'WARNING'}, str(err))
+            return {'CANCELLED'}
         if isinstance(err, job.core_error_type()):
             message = str(err)
         else:
-            message = f"Reconstruction failed unexpectedly ({type(err).__name__}: {err}); please report this bug."
+            message = (f"Reconstruction failed unexpectedly ({type(err).__name__}: {err}); "
+                       "please report this bug.")
         self.report({'ERROR'}, message)
         return {'CANCELLED'}
 
@@ -147,7 +157,7 @@ class RunnerMixin(OptionProps):
             if context.workspace is not None:
                 context.workspace.status_text_set("Face from Photo: cancelling…")
             return {'RUNNING_MODAL'}
-        if event.type != 'TIMER' or event.timer is not self._timer:
+        if event.type != 'TIMER':
             return {'PASS_THROUGH'}
         if not worker.done:
             context.window_manager.progress_update(int(100 * worker.fraction))

@@ -13,8 +13,10 @@ folder as an extension repository of this Blender session
 (``preferences.extensions.repos.new``) and enables the extension from there;
 with ``--zip`` it installs a built zip into a temporary repository instead.
 Then it calls the same ``cli.main`` that ``blender -b -c face_from_photo``
-runs. Nothing is written to the user's Blender preferences; set
-``BLENDER_USER_RESOURCES`` to keep Blender's user folders elsewhere too.
+runs. Nothing is written to the user's Blender preferences: unless
+``BLENDER_USER_RESOURCES`` is set, Blender's user folder is
+``build/blender-user/`` in the repository (git-ignored), where Blender
+installs the extension's bundled wheels on the first run (slow once).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ def main(argv: list[str]) -> int:
             print("--zip needs the path of a built extension zip.", file=sys.stderr)
             return 2
         zip_path, argv = Path(argv[1]).resolve(), argv[2:]
+    os.environ.setdefault("BLENDER_USER_RESOURCES", str(ROOT / "build" / "blender-user"))
     import bpy
 
     with tempfile.TemporaryDirectory(prefix="ffp-cli-") as tmp:

@@ -123,12 +123,14 @@ def evaluate(
     lambdas: tuple[float, ...] = LAMBDAS,
     grid_path: str | Path | None = None,
     grid_rows: int = 6,
+    gt_reference: bool = True,
 ) -> dict:
     """Metrics of ``model`` on the test set (see module docstring); optionally writes a PNG grid."""
     tp = fp = fn = 0
     angles: list[np.ndarray] = []
     var_int: dict[float, list[float]] = {lam: [] for lam in lambdas}
     var_direct: list[float] = []
+    var_gt: dict[float, list[float]] = {lam: [] for lam in lambdas}  # integration floor: GT N, W, mask
     grid: list[np.ndarray] = []
     n_images = 0
     t0 = time.time()
@@ -151,7 +153,11 @@ def evaluate(
             angles.append(angular_error_deg(n_pred[both], gt_n[both]))
             var_direct.append(robust_variance((d_pred - gt_d)[both]))
             d_show = None
+            gt_w = batch["grad_mag"][b, 0].numpy()
             for lam in lambdas:
+                if gt_reference and gt_mask.sum() >= 2:
+                    d_ref = integrate_normals(gt_n, gt_w, gt_mask, lam=lam)
+                    var_gt[lam].append(robust_variance((d_ref - gt_d)[gt_mask & np.isfinite(d_ref)]))
                 if mask.sum() < 2:
                     var_int[lam].append(float("nan"))
                     continue
@@ -191,6 +197,7 @@ def evaluate(
         "depth_sigma": sig,
         "depth_sigma_best_lambda": best,
         "depth_units": "px of the map",
+        "depth_sigma_gt_normals": {str(lam): pooled_sigma(v) for lam, v in var_gt.items() if v},
         "paper": PAPER,
         "seconds": round(time.time() - t0, 1),
     }
@@ -219,6 +226,8 @@ def format_table(r: dict) -> str:
     for k, v in r["depth_sigma"].items():
         name = "depth σ direct px" if k == "direct" else f"depth σ λ={k} px"
         lines.append(f"{name:<22}{v:>10.3f}{'':>10}")
+    for k, v in r.get("depth_sigma_gt_normals", {}).items():
+        lines.append(f"{'(GT N,W) σ λ=' + k:<22}{v:>10.3f}{'':>10}")
     lines.append(f"best λ: {r['depth_sigma_best_lambda']}   images: {r['n_images']}")
     return "\n".join(lines)
 
@@ -234,7 +243,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default="runs/eval/report.json", help="JSON report path")
     ap.add_argument("--grid", default=None, help="PNG grid path (default: next to the report)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--update-manifest", action="store_true", help="store the metrics in the weights' manifest")
+    ap.add_argument("--update-manifest", action="store_true", help="store metrics in the manifest")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     model = load_for_eval(args.weights, args.checkpoint)

@@ -55,7 +55,8 @@ def half_state(model: FaceNet) -> dict[str, torch.Tensor]:
 def float16_error(model: FaceNet, images: torch.Tensor) -> dict[str, float]:
     """How much float16 storage changes the outputs on images (B, 3, S, S): normals (deg), mask flips."""
     other = FaceNet(model.cfg).eval()
-    other.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in half_state(model).items()})
+    half = half_state(model)
+    other.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in half.items()})
     with torch.inference_mode():
         a, b = model(images), other(images)
     cos = (a["normals"] * b["normals"]).sum(1).clamp(-1, 1)

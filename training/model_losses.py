@@ -36,7 +36,7 @@ class LossConfig:
     w_mask_bce: float = 1.0  # BCE on mask logits (normals paper trains the mask with cross-entropy)
     w_mask_dice: float = 0.5  # Dice on mask probabilities, for the thin ears/hair border; tuned here
     w_gradient: float = 0.5  # λg, relative to each map's λ1: L1 on finite differences (FaceVision-GAN)
-    w_gan: float = 0.0  # adversarial weight; 1/500 = 1/λ1 of the normals paper when on; off on CPU (see README)
+    w_gan: float = 0.0  # adversarial weight; 0.002 = 1/λ1 (λ1 = 500, normals paper) when on; off on CPU
     d_width: int = 32  # PatchGAN base channels (pix2pix uses 64; halved for CPU)
     d_lr: float = 2e-4  # discriminator Adam lr (pix2pix)
 
@@ -51,7 +51,9 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * m).sum() / m.sum().clamp_min(1.0)
 
 
-def reconstruction(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor | None, kind: str) -> torch.Tensor:
+def reconstruction(
+    pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor | None, kind: str
+) -> torch.Tensor:
     """L1 or L2 between (B, C, H, W) maps, averaged over ``mask`` (all pixels if None)."""
     diff = pred - gt
     err = diff.abs() if kind == "l1" else diff * diff

@@ -16,7 +16,7 @@ import importlib
 import json
 import os
 import pathlib
-import sys
+import sys  # noqa: F401 - test scripts read sys.argv
 import tempfile
 import types
 

@@ -209,3 +209,53 @@ def test_real_photo_through_the_operator(run_bpy) -> None:
     assert r["normal"][1] < -0.5  # area-weighted mean normal: the face looks toward -Y
     assert 0.12 < r["dims"][2] < 0.4 and max(r["dims"]) < 0.5  # a head, in metres
     assert len(r["sha"]) == 64
+
+
+RUN_MODES = """
+ext = enable_from_source()
+use_fake_core(ext)
+out = {}
+# headless, 'INVOKE_DEFAULT' (a click) falls back to the blocking run; the import operator with a
+# path (what a drop on the viewport or the file browser gives) runs the same way
+out["invoke"] = sorted(bpy.ops.face_from_photo.reconstruct('INVOKE_DEFAULT', filepath="/p/a.png"))
+out["import"] = sorted(bpy.ops.face_from_photo.import_photo(filepath="/p/b.jpg"))
+out["names"] = sorted(o.name for o in bpy.data.objects if o.name in ("a", "b"))
+props = bpy.ops.face_from_photo.reconstruct.get_rna_type().properties
+out["redo_props"] = [p in props for p in
+                     ("lam", "smoothing_factor", "smoothing_iterations", "detail_strength")]
+handler = bpy.types.FACE_FH_photo
+out["handler"] = [handler.bl_import_operator, ".jpg" in handler.bl_file_extensions]
+
+# the worker thread used by the modal run: progress, result, cancel between stages
+job = ext.blender.job
+pipeline = importlib.import_module(MODULE + ".core.pipeline")
+import threading, time
+gate = threading.Event()
+def slow_core(photo, options, progress=None, should_stop=None):
+    progress(0.3, "Predicting")
+    gate.wait(5)
+    if should_stop():
+        raise pipeline.Cancelled()
+    return "result"
+job.run_core = slow_core
+w = job.Worker("/p/c.png", None)
+w.start()
+time.sleep(0.2)
+mid = [w.done, w.fraction, w.message]
+w.cancel(); gate.set(); w.join(5)
+out["worker_cancel"] = mid + [w.done, type(w.error).__name__, job.is_cancel(w.error)]
+gate.clear()
+w2 = job.Worker("/p/d.png", None)
+w2.start(); gate.set(); w2.join(5)
+out["worker_ok"] = [w2.done, w2.result, w2.error]
+emit(out)
+"""
+
+
+def test_run_modes_redo_options_and_worker(run_bpy) -> None:
+    r = run_script(run_bpy, RUN_MODES)
+    assert r["invoke"] == ["FINISHED"] and r["import"] == ["FINISHED"] and r["names"] == ["a", "b"]
+    assert all(r["redo_props"])
+    assert r["handler"] == ["face_from_photo.import_photo", True]
+    assert r["worker_cancel"] == [False, 0.3, "Predicting", True, "Cancelled", True]
+    assert r["worker_ok"] == [True, "result", None]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tests.blender.ffp_run import run_script
 
 pytestmark = pytest.mark.blender
@@ -54,7 +55,8 @@ def test_enable_disable_enable_is_clean(run_bpy) -> None:
     assert all(on["operators"]) and on["file_handler"] and on["panel"] and on["scene_settings"]
     assert on["import_menu"] and on["cli_handle"] and on["enabled"]
     assert not any(off["operators"]) and not off["file_handler"] and not off["panel"]
-    assert not off["scene_settings"] and not off["import_menu"] and not off["cli_handle"] and not off["enabled"]
+    assert not off["scene_settings"] and not off["import_menu"]
+    assert not off["cli_handle"] and not off["enabled"]
     assert res["states"][2] == on
     assert res["lam"] == pytest.approx(0.1)
     assert res["prefs"] == "FaceFromPhotoPreferences" and res["api"]

@@ -15,4 +15,5 @@ if __name__ == "__main__":
     cfg = parse_args(sys.argv[1:])
     model, _ = train(cfg)
     rank = int(os.environ.get("RANK", "0"))
-    torch.save({k: v.detach().clone() for k, v in model.named_parameters()}, Path(cfg.out_dir) / f"rank{rank}.pt")
+    params = {k: v.detach().clone() for k, v in model.named_parameters()}
+    torch.save(params, Path(cfg.out_dir) / f"rank{rank}.pt")

@@ -4,6 +4,8 @@ noise, stripes/checkers, blurred blobs. All procedural (no image data is shipped
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -13,9 +15,17 @@ def _noise(rng: np.random.Generator, S: int, cells: int) -> np.ndarray:
     return cv2.resize(g, (S, S), interpolation=cv2.INTER_CUBIC)
 
 
+@functools.lru_cache(maxsize=4)
+def _grid(S: int) -> tuple[np.ndarray, np.ndarray]:
+    yy, xx = np.mgrid[0:S, 0:S].astype(np.float32) / S
+    yy.flags.writeable = False
+    xx.flags.writeable = False
+    return yy, xx
+
+
 def background(rng: np.random.Generator, S: int) -> np.ndarray:
     kind = rng.integers(5)
-    yy, xx = np.mgrid[0:S, 0:S].astype(np.float32) / S
+    yy, xx = _grid(S)
     c0 = rng.random(3).astype(np.float32) * rng.uniform(0.2, 1.0)
     c1 = rng.random(3).astype(np.float32) * rng.uniform(0.2, 1.0)
     if kind == 0:  # linear gradient
@@ -36,11 +46,12 @@ def background(rng: np.random.Generator, S: int) -> np.ndarray:
         img = np.where(t[..., None], c0, c1)
         img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), rng.uniform(0.5, 4) * S / 128)
     elif kind == 3:  # blurred blobs (out-of-focus room)
-        img = np.broadcast_to(c0, (S, S, 3)).copy()
+        img = np.empty((S, S, 3), np.float32)
+        img[:] = c0
         for _ in range(int(rng.integers(3, 10))):
             cx, cy, r = rng.random(), rng.random(), rng.uniform(0.05, 0.4)
-            m = ((xx - cx) ** 2 + (yy - cy) ** 2 < r * r).astype(np.float32)
-            img = img * (1 - m[..., None]) + rng.random(3).astype(np.float32) * m[..., None]
+            col = tuple(float(v) for v in rng.random(3))
+            cv2.circle(img, (int(cx * S), int(cy * S)), max(int(r * S), 1), col, -1)
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(2, 10) * S / 128)
     else:  # flat studio wall with soft light falloff
         cx, cy = rng.random(2)

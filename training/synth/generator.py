@@ -39,6 +39,16 @@ surface (u, -v, d): for a 3-D camera-frame normal n at point P it is
 Integrating N with the orthographic integrator (p = -Nx/Nz = dd/du, q = -Ny/Nz) thus
 reproduces d for every focal length. Normals are smooth (vertex normals interpolated
 with perspective-correct barycentrics); depth is exact on the planar triangles.
+
+Rendering. Head and occluders are rasterised in one pass with two z-buffers
+(:func:`training.synth.raster.rasterize_layers`): the head alone gives every
+ground-truth map, head + occluders give the image. Each map is then a gather of
+per-vertex attributes at the winning triangle of each pixel.
+
+Determinism. Item i depends only on (split, i, resolution): its random streams are
+seeded from (split, i) alone, anny evaluates whole blocks of ``BLOCK`` heads, and
+the fixed test set's SHA-256 is recorded in ``test_set_128.sha256``
+(``python -m training.synth.checksum`` checks it).
 """
 
 from __future__ import annotations

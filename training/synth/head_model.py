@@ -179,14 +179,22 @@ class HeadModel:
         values = np.clip(rng.normal(0.0, 0.35, len(idx)), -0.9, 0.9)
         # keep left/right mostly symmetric: copy l- values to r- with small differences
         lc[idx] = values * active
-        names = self.local_change_labels
-        for i in idx:
-            n = names[i]
-            if n.startswith("l-"):
-                j = names.index("r-" + n[2:]) if ("r-" + n[2:]) in names else None
-                if j is not None:
-                    lc[j] = lc[i] + rng.normal(0.0, 0.06) * (lc[i] != 0)
+        li, ri = self._left_right_pairs()
+        lc[ri] = lc[li] + rng.normal(0.0, 0.06, len(li)) * (lc[li] != 0)
         return p, np.clip(lc, -1.0, 1.0)
+
+    def _left_right_pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Indices of the face local changes named ``l-…`` and of their ``r-…`` twins
+        (in ``face_change_index`` order; cached)."""
+        pairs = getattr(self, "_lr_pairs", None)
+        if pairs is None:
+            names = self.local_change_labels
+            where = {n: k for k, n in enumerate(names)}
+            lr = [(i, where["r-" + names[i][2:]]) for i in self.face_change_index
+                  if names[i].startswith("l-") and ("r-" + names[i][2:]) in where]
+            pairs = (np.array([a for a, _ in lr], np.int64), np.array([b for _, b in lr], np.int64))
+            self._lr_pairs = pairs
+        return pairs
 
     def sample_expression(self, rng: np.random.Generator) -> np.ndarray:
         """Facial actions (A,) in [0, 1]: neutral 40 % of the time, else 1-3 actions."""

@@ -191,12 +191,3 @@ def depth_buffer(xy: np.ndarray, inv_depth: np.ndarray, faces: np.ndarray, heigh
     if len(st.pix):
         np.maximum.at(out, st.pix, st.z)
     return out.reshape(height, width)
-
-
-def merge_nearest(a: Fragments, b: Fragments, b_offset: int) -> Fragments:
-    """Per pixel the nearer of two fragment sets; b's triangle ids are shifted by ``b_offset``."""
-    use_b = (b.tri >= 0) & ((a.tri < 0) | (b.inv_depth > a.inv_depth))
-    tri = np.where(use_b, b.tri + b_offset, a.tri)
-    bary = np.where(use_b[..., None], b.bary, a.bary)
-    inv = np.where(use_b, b.inv_depth, a.inv_depth)
-    return Fragments(tri, bary, inv)

@@ -67,9 +67,13 @@ def _ply(obj: bpy.types.Object, tmp: Path) -> None:
 def _obj(obj: bpy.types.Object, tmp: Path, final: Path) -> None:
     """OBJ + MTL + texture: exported under the final stem in a scratch folder, then moved.
 
-    The .mtl and texture are moved next to the output first; the .obj goes to
-    ``tmp`` (renamed to its final name by the caller).
+    The .mtl and texture are moved next to the output first (each with an
+    atomic rename, and registered with ``core.batch.add_side_file`` so a batch
+    removes them again when a later output of the same photo fails); the .obj
+    goes to ``tmp`` (renamed to its final name by the caller).
     """
+    from ..core.batch import add_side_file
+
     with tempfile.TemporaryDirectory(prefix=".ffp-obj-", dir=final.parent) as scratch:
         target = Path(scratch) / final.name
         with only_selected(obj):
@@ -80,6 +84,7 @@ def _obj(obj: bpy.types.Object, tmp: Path, final: Path) -> None:
             )
         for side in sorted(Path(scratch).iterdir()):
             if side != target:
+                add_side_file(final.parent / side.name)
                 os.replace(side, final.parent / side.name)
         shutil.move(str(target), str(tmp))
 

@@ -10,8 +10,11 @@ photo into output files; :func:`run_batch` does everything around it:
   photos whose report entry says ``ok`` and whose outputs all exist;
 - each output is written atomically (:func:`atomic_write`: temporary file in
   the same folder, then ``os.replace``), so only complete files ever carry an
-  output name; when a photo fails or is cancelled, the outputs it created in
-  this run are removed, so a photo has all its outputs or none;
+  output name; outputs get the permissions a plain ``open()`` gives (0666
+  minus the umask) or keep those of the file they replace; when a photo fails
+  or is cancelled, the outputs it created in this run are removed, together
+  with the side files registered with :func:`add_side_file` (an OBJ's .mtl
+  and texture), so a photo has all its files or none;
 - the report (:class:`BatchReport`) is rewritten atomically after every photo;
 - SIGINT/SIGTERM (:class:`GracefulStop`): the first signal asks the current
   photo to stop at its next stage boundary (its outputs are then removed) or,
@@ -28,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import tempfile
 import threading
 import time
@@ -89,6 +93,13 @@ def atomic_write(
         writer(tmp)
         if not tmp.is_file():
             raise FaceFromPhotoError(f"Writing '{path.name}' produced no file; check the output settings.")
+        # mkstemp makes the file private (0600); give it the mode a plain open() would
+        # (0666 minus the umask), or keep the mode of the file it replaces.
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except OSError:
+            mode = 0o666 & ~_umask()
+        os.chmod(tmp, mode)
         if durable:
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
@@ -103,6 +114,37 @@ def atomic_write(
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the system allows."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # no way to read it without setting it
+    os.umask(mask)
+    return mask
+
+
+# --------------------------------------------------------------------------- side files
+
+_LEDGER = threading.local()
+
+
+def add_side_file(path: str | os.PathLike[str]) -> None:
+    """Register a file written next to an output that belongs to it (an OBJ's .mtl and texture).
+
+    Inside :func:`run_batch` the file is removed together with the photo's
+    outputs when the photo fails, is cancelled or is interrupted, so a photo
+    has all its files or none. Outside a batch this does nothing.
+    """
+    files = getattr(_LEDGER, "files", None)
+    if files is not None:
+        files.append(Path(path))
 
 
 def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
@@ -434,6 +476,8 @@ def _run_one(photo: Path, outputs: dict[str, Path], process: ProcessFn, stop: Gr
     before = {p: (p.stat().st_mtime_ns if p.exists() else None) for p in outputs.values()}
     t0 = time.perf_counter()
     key = os.fspath(photo)
+    side_files: list[Path] = []
+    _LEDGER.files = side_files
     try:
         result = dict(process(photo, outputs, stop.is_set) or {})
         missing = [p for p in outputs.values() if not p.is_file()]
@@ -448,6 +492,11 @@ def _run_one(photo: Path, outputs: dict[str, Path], process: ProcessFn, stop: Gr
                     p.unlink()
             except OSError:
                 pass
+        for p in side_files:
+            try:
+                p.unlink(missing_ok=True)
+            except OSError:
+                pass
         if isinstance(e, Cancelled):
             return PhotoEntry(key, "cancelled", str(e))
         if isinstance(e, FaceFromPhotoError):
@@ -456,6 +505,8 @@ def _run_one(photo: Path, outputs: dict[str, Path], process: ProcessFn, stop: Gr
             message = f"Unexpected error ({type(e).__name__}: {e}); please report this bug."
             return PhotoEntry(key, "failed", message)
         raise
+    finally:
+        _LEDGER.files = None
     timings = {str(k): float(v) for k, v in dict(result.get("timings") or {}).items()}
     timings["total"] = time.perf_counter() - t0
     return PhotoEntry(

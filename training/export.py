@@ -5,7 +5,7 @@
     # -> core/weights/face_net.pt (float16 state dict if accuracy holds) + core/weights/manifest.json
 
 The manifest holds the file's SHA-256, the NetConfig, the training step, the
-training commit (``git rev-parse HEAD``) and, with ``--report`` (or later
+training commit (``git rev-parse HEAD`` when the run started, else at export) and, with ``--report`` (or later
 ``training.evaluate --update-manifest``), the evaluation metrics.
 """
 
@@ -15,28 +15,18 @@ import argparse
 import datetime
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import torch
 
 from core.network import FaceNet, NetConfig
 from core.predict import MANIFEST_NAME, sha256_file
+from training.train import git_commit
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "core" / "weights"
 FP16_MAX_NORMAL_DEG = 0.25  # mean normal change (deg) float16 may cause before we keep float32
 FP16_MAX_MASK_FLIPS = 1e-3  # fraction of mask pixels float16 may flip before we keep float32
-
-
-def git_commit() -> str:
-    """Current commit of the repository ('unknown' outside git)."""
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def model_from_checkpoint(path: str | Path) -> tuple[FaceNet, dict]:
@@ -111,7 +101,7 @@ def export(
         "config": model.cfg.to_dict(),
         "resolution": resolution,
         "step": int(ckpt["step"]),
-        "training_commit": git_commit(),
+        "training_commit": ckpt.get("git_commit") or git_commit(),  # HEAD when training started
         "training_config": ckpt["config"],
         "float16_check": fp16_check,
         "exported": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),

@@ -204,6 +204,20 @@ def set_rng_states(s: dict) -> None:
         torch.cuda.set_rng_state_all(s["cuda"])
 
 
+def git_commit() -> str:
+    """``git rev-parse HEAD`` of this repository ('unknown' outside git)."""
+    import subprocess
+
+    try:
+        res = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parents[1],
+            capture_output=True, text=True, check=True,
+        )
+        return res.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def to_device(batch: dict, device: torch.device) -> dict[str, torch.Tensor]:
     return {k: v.to(device, non_blocking=True).float() for k, v in batch.items()}
 
@@ -300,10 +314,6 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
         ddp_model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[local_rank] if use_cuda else None
         )
-        if discs is not None:
-            discs = torch.nn.parallel.DistributedDataParallel(
-                discs, device_ids=[local_rank] if use_cuda else None
-            )
 
     dataset_cls = load_dataset_class(cfg.dataset)
     train_set = dataset_cls(split="train", resolution=cfg.resolution, length=cfg.data_length, seed=cfg.seed)
@@ -334,6 +344,7 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
             json.dump(asdict(cfg), fh, indent=2)
         print(f"FaceNet: {count_parameters(model)} parameters, device {device}, world {world}", flush=True)
 
+    commit = git_commit()
     stop_requested = {"flag": False}
 
     def request_stop(signum, frame):  # noqa: ARG001 - signal handler signature
@@ -344,7 +355,7 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
     def checkpoint() -> None:
         if not is_main:
             return
-        dm = discs.module if isinstance(discs, torch.nn.parallel.DistributedDataParallel) else discs
+        dm = discs
         save_atomic(
             {
                 "model": model.state_dict(),
@@ -355,6 +366,7 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
                 "step": step,
                 "elapsed_s": elapsed_before + time.time() - t_start,
                 "rng": rng_states(),
+                "git_commit": commit,
             },
             ckpt_path,
         )
@@ -404,14 +416,18 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
             terms = generator_terms(out, batch, cfg.loss)
             loss = weighted_total(terms, cfg.loss)
             if discs is not None:
-                inner = discs.module if hasattr(discs, "module") else discs
                 d_opt.zero_grad(set_to_none=True)
-                d_loss = inner.loss_d(out, batch)
+                d_loss = discs.loss_d(out, batch)
                 d_loss.backward()
+                if world > 1:  # the discriminators are not DDP-wrapped: average their gradients here
+                    for p in discs.parameters():
+                        if p.grad is not None:
+                            dist.all_reduce(p.grad)
+                            p.grad /= world
                 d_opt.step()
                 for p in discs.parameters():
                     p.requires_grad_(False)
-                g_adv = inner.loss_g(out, batch)
+                g_adv = discs.loss_g(out, batch)
                 for p in discs.parameters():
                     p.requires_grad_(True)
                 terms["gan_g"], terms["gan_d"] = g_adv, d_loss

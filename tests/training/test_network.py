@@ -187,3 +187,16 @@ def test_evaluate_reports_the_required_keys(exported, tmp_path):
         assert np.isfinite(report[key]), key
     assert set(report["depth_sigma"]) == {"0.0", "0.05", "0.1", "0.2", "0.3", "direct"}
     assert report["n_images"] == 3 and (tmp_path / "g.png").stat().st_size > 0
+
+
+def test_numpy_test_samples_become_channel_first_tensors():
+    from training.evaluate import to_tensors
+
+    rng = np.random.default_rng(0)
+    sample = {"image": rng.random((8, 8, 3)), "normals": rng.random((8, 8, 3)),
+              "grad_mag": rng.random((8, 8)), "mask": rng.random((8, 8)) > 0.5,
+              "depth": rng.random((8, 8)), "corr": rng.random((8, 8, 3))}
+    t = to_tensors(sample)
+    assert t["image"].shape == (3, 8, 8) and t["mask"].shape == (1, 8, 8)
+    assert t["mask"].dtype == torch.float32
+    assert torch.allclose(t["normals"][:, 2, 5], torch.from_numpy(sample["normals"][2, 5]).float())

@@ -64,3 +64,13 @@ def test_sigterm_writes_a_checkpoint_and_exits(tmp_path):
     ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
     assert 1 <= ckpt["step"] < 100000
     assert not (out / "checkpoint.pt.tmp").exists()
+
+
+def test_gan_option_trains_the_patch_discriminators(tmp_path):
+    args = SMALL + ["--steps", "2", "--log-every", "1", "--loss.w-gan", "0.002", "--loss.d-width", "8",
+                    "--out-dir", str(tmp_path)]
+    train(parse_args(args))
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert ckpt["discriminators"] is not None and ckpt["disc_optimizer"]["state"]
+    last = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
+    assert last["gan_d"] > 0 and last["gan_g"] > 0

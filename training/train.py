@@ -71,6 +71,8 @@ class TrainConfig:
     image_every: int = 500  # steps between TensorBoard image grids (0 = off)
     checkpoint_minutes: float = 10.0  # wall-clock minutes between checkpoints
     max_minutes: float = 0.0  # stop (with a checkpoint) after this many minutes (0 = no limit)
+    anneal_by_time: bool = False  # with max_minutes: decay progress = max(steps, time) so the lr
+    # reaches its minimum when max_minutes run out, whatever the throughput (not bit-exact on resume)
     halt_at_step: int = 0  # stop (with a checkpoint) when reaching this step (0 = off; for tests)
     resume: bool = False  # continue from out_dir/checkpoint.pt
     progress: bool = True  # tqdm bar on rank 0
@@ -162,11 +164,19 @@ class StepBatchSampler(Sampler):
 # ----------------------------------------------------------------------------- helpers
 
 
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up then cosine decay to ``lr * lr_min_ratio`` at ``cfg.steps``."""
+def schedule_progress(step: int, cfg: TrainConfig) -> float:
+    """Fraction in [0, 1] of the cosine decay reached at ``step`` (0 during warm-up)."""
+    return min(1.0, max(0.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)))
+
+
+def lr_at(step: int, cfg: TrainConfig, progress: float | None = None) -> float:
+    """Linear warm-up then cosine decay to ``lr * lr_min_ratio`` at ``cfg.steps``.
+
+    ``progress`` overrides the decay fraction (used by ``anneal_by_time``).
+    """
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
-    t = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+    t = schedule_progress(step, cfg) if progress is None else min(1.0, progress)
     return cfg.lr * (cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
@@ -401,6 +411,14 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
         pbar = tqdm(total=cfg.steps, initial=step, mininterval=10.0, dynamic_ncols=True)
 
     t_start = time.time()
+    p_start = schedule_progress(step, cfg)
+
+    def lr_now() -> float:
+        if not (cfg.anneal_by_time and cfg.max_minutes > 0):
+            return lr_at(step, cfg)
+        time_frac = (time.time() - t_start) / (cfg.max_minutes * 60)
+        return lr_at(step, cfg, max(schedule_progress(step, cfg), p_start + (1 - p_start) * time_frac))
+
     last_ckpt = time.time()
     t_log, samples_since = time.time(), 0
     last: dict = {}
@@ -411,7 +429,7 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
         for batch in loader:
             batch = to_device(batch, device)
             for g in opt.param_groups:
-                g["lr"] = lr_at(step, cfg)
+                g["lr"] = lr_now()
             out = ddp_model(batch["image"])
             terms = generator_terms(out, batch, cfg.loss)
             loss = weighted_total(terms, cfg.loss)
@@ -449,7 +467,7 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
             if is_main and (step % cfg.log_every == 0 or step == stop):
                 n = cfg.log_every if step % cfg.log_every == 0 else (step % cfg.log_every)
                 now = time.time()
-                last = {"step": step, "split": "train", "lr": lr_at(step - 1, cfg)}
+                last = {"step": step, "split": "train", "lr": opt.param_groups[0]["lr"]}
                 last.update({k: v / n for k, v in running.items()})
                 last["samples_per_s"] = samples_since / max(1e-9, now - t_log)
                 last["elapsed_s"] = elapsed_before + now - t_start

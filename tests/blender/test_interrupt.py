@@ -34,8 +34,9 @@ STEMS = [f"face {k}" for k in range(1, 6)]
 def launcher(args: list[str]) -> subprocess.Popen[str]:
     env = {**os.environ, "BLENDER_USER_RESOURCES": str(shared_user_resources()), "PYTHONUNBUFFERED": "1"}
     env.pop("PYTHONPATH", None)
-    return subprocess.Popen([sys.executable, str(ROOT / "tools" / "face_from_photo_cli.py"), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=str(ROOT))
+    command = [sys.executable, str(ROOT / "tools" / "face_from_photo_cli.py"), *args]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            cwd=str(ROOT))
 
 
 def report(out: Path) -> dict:

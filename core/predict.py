@@ -98,7 +98,7 @@ def load_model(path: str | Path | None = None, device: str = "auto") -> FaceNet:
         cfg = NetConfig.from_dict(manifest["config"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise FaceFromPhotoError(
-            f"The weights manifest {manifest_path} is unreadable ({exc}); reinstall the extension."
+            f"The weights manifest {manifest_path} is unreadable ({type(exc).__name__}); reinstall the extension."
         ) from exc
     if sha256_file(path) != expected:
         raise FaceFromPhotoError(
@@ -109,7 +109,7 @@ def load_model(path: str | Path | None = None, device: str = "auto") -> FaceNet:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, pickle error, ... all mean the same to the artist
         raise FaceFromPhotoError(
-            f"The network weights {path} cannot be read ({exc}); reinstall the extension."
+            f"The network weights {path} cannot be read ({type(exc).__name__}); reinstall the extension."
         ) from exc
     if not isinstance(state, dict):
         raise FaceFromPhotoError(f"The network weights {path} are not a state dict; reinstall the extension.")

@@ -225,9 +225,6 @@ def _contains(message: str, words: str) -> bool:
 
 PHOTO_IDS = [c.id for c in CASES if c.kind == "photo"]
 WEIGHT_IDS = [c.id for c in CASES if c.kind == "weights"]
-# core/predict.py puts torch's own (multi-sentence, multi-line) text into these sentences; see the
-# issue 7 report: predict.load_model should drop it (keep only the exception type in the log).
-TORCH_TEXT = {"weights_truncated_rehashed", "weights_pickle_exploit"}
 
 
 @pytest.mark.parametrize("case_id", PHOTO_IDS)
@@ -280,13 +277,7 @@ def test_weights_case_through_api_operator_and_cli(outcome: dict[str, Any], case
         assert not outcome["marker_exists"]  # the pickle's code never ran
 
 
-@pytest.mark.parametrize("case_id", sorted(TORCH_TEXT))
-@pytest.mark.xfail(strict=True, reason="core/predict.py embeds torch's multi-line message (fix pending)")
-def test_weights_read_errors_are_one_sentence(outcome: dict[str, Any], case_id: str) -> None:
-    assert _one_sentence(outcome["results"][case_id]["api"]["error"])
-
-
-@pytest.mark.parametrize("case_id", sorted(set(WEIGHT_IDS) - TORCH_TEXT))
+@pytest.mark.parametrize("case_id", WEIGHT_IDS)
 def test_weights_errors_are_one_sentence(outcome: dict[str, Any], case_id: str) -> None:
     assert _one_sentence(outcome["results"][case_id]["api"]["error"])
 
@@ -348,6 +339,8 @@ def render_table(outcome: dict[str, Any], corpus: dict[str, Any]) -> str:
 
 
 def test_report_table_is_current(outcome: dict[str, Any], corpus: dict[str, Any]) -> None:
+    if "extreme_profile" not in corpus["cases"] and os.environ.get("FFP_UPDATE_DOCS") != "1":
+        pytest.skip(f"the table is only compared when every case ran; {corpus['profile_source']}")
     table = render_table(outcome, corpus)
     text = DOC.read_text(encoding="utf-8")
     assert BEGIN in text and END in text, f"{DOC} lost its generated-table markers"

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from training.train import TrainConfig, parse_args, train
@@ -74,3 +75,14 @@ def test_gan_option_trains_the_patch_discriminators(tmp_path):
     assert ckpt["discriminators"] is not None and ckpt["disc_optimizer"]["state"]
     last = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
     assert last["gan_d"] > 0 and last["gan_g"] > 0
+
+
+def test_lr_schedule_warms_up_then_decays_to_the_floor():
+    from training.train import lr_at
+
+    cfg = TrainConfig(steps=1000, warmup_steps=100, lr=1e-3, lr_min_ratio=0.02)
+    assert lr_at(0, cfg) == pytest.approx(1e-5)
+    assert lr_at(99, cfg) == pytest.approx(1e-3)
+    assert lr_at(550, cfg) == pytest.approx(1e-3 * (0.02 + 0.98 * 0.5))
+    assert lr_at(1000, cfg) == pytest.approx(2e-5) and lr_at(5000, cfg) == pytest.approx(2e-5)
+    assert lr_at(200, cfg, progress=1.0) == pytest.approx(2e-5)  # anneal_by_time override

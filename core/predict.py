@@ -98,7 +98,8 @@ def load_model(path: str | Path | None = None, device: str = "auto") -> FaceNet:
         cfg = NetConfig.from_dict(manifest["config"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise FaceFromPhotoError(
-            f"The weights manifest {manifest_path} is unreadable ({type(exc).__name__}); reinstall the extension."
+            f"The weights manifest {manifest_path} is unreadable ({type(exc).__name__}); "
+            "reinstall the extension."
         ) from exc
     if sha256_file(path) != expected:
         raise FaceFromPhotoError(

@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 SHELL := bash
 .SHELLFLAGS := -eo pipefail -c
-.PHONY: setup test test-fast lint build demo bench clean
+.PHONY: setup test test-fast lint build demo bench train evaluate export clean
 
 setup:
 	@bash tools/setup_venv.sh 2>&1 | sed "/^WARNING: Location/d"
@@ -27,6 +27,21 @@ build: setup
 ## The main job: reconstruct the bundled sample photo headless into out/.
 demo: setup
 	$(PY) tools/face_from_photo_cli.py reconstruct examples/astronaut.png -o out/ --format glb --format blend --preview --overwrite
+
+## Train the shipped network from scratch on synthetic heads (CPU: ~80 min budget; add --resume to continue).
+train: setup
+	$(PY) -m training.train --out-dir checkpoints/face_net --steps 3800 --batch-size 16 --threads 1 \
+		--num-workers 1 --lr 2e-3 --warmup-steps 200 --val-every 500 --val-size 32 --image-every 250 \
+		--checkpoint-minutes 10 --max-minutes 82 --anneal-by-time
+
+## Export inference weights from the last checkpoint into core/weights/.
+export: setup
+	$(PY) -m training.export --checkpoint checkpoints/face_net/checkpoint.pt
+
+## Evaluate the shipped weights on the fixed 200-image synthetic test set (the README's metrics).
+evaluate: setup
+	$(PY) -m training.evaluate --weights core/weights/face_net.pt --threads 2 \
+		--out core/weights/eval_report.json --grid docs/images/eval_grid.png --update-manifest
 
 bench: setup
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b; done

@@ -286,16 +286,6 @@ _MODEL_CACHE: dict[tuple, tuple[Any, str]] = {}
 _MODEL_LOCK = threading.Lock()
 
 
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def get_model(weights: str | None = None, device: str = "auto") -> tuple[Any, str]:
     """The network for ``weights`` on ``device``, loaded once and cached.
 
@@ -331,7 +321,8 @@ def get_model(weights: str | None = None, device: str = "auto") -> tuple[Any, st
             _check_device(device)
             model = predict.load_model(None if weights is None else str(path), device=device)
             manifest = getattr(model, "manifest", None)
-            sha = (manifest.get("sha256") if isinstance(manifest, dict) else None) or _sha256(path)
+            sha = manifest.get("sha256") if isinstance(manifest, dict) else None
+            sha = sha or predict.sha256_file(path)
             _MODEL_CACHE.clear()  # one model at a time: switching weights or device frees the old one
             _MODEL_CACHE[key] = (model, sha)
         return _MODEL_CACHE[key]

@@ -27,7 +27,6 @@ Usage: ``.venv/bin/python benchmarks/bench_reconstruct.py [--repeats 5]``
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import resource
@@ -50,19 +49,9 @@ def package_path(tmp: Path) -> None:
 
 
 def untrained_weights(folder: Path) -> Path:
-    import torch
-    from face_from_photo.core.network import FaceNet, NetConfig
+    from face_from_photo.core.predict import write_untrained_weights
 
-    torch.manual_seed(0)
-    cfg = NetConfig()
-    state = FaceNet(cfg).state_dict()
-    state["decoders.mask_logits.head.bias"].fill_(6.0)  # the whole crop is "head"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "face_net.pt"
-    torch.save(state, path)
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    (folder / "manifest.json").write_text(json.dumps({"sha256": sha, "config": cfg.to_dict()}))
-    return path
+    return write_untrained_weights(folder)
 
 
 def one_run(photo: str, options: object) -> tuple[float, dict[str, float], object]:

@@ -56,6 +56,25 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def write_untrained_weights(folder: str | Path, *, seed: int = 0, **config: object) -> Path:
+    """Untrained ``face_net.pt`` + a matching ``manifest.json`` in ``folder``, for tests and benchmarks.
+
+    The mask head's bias is set so the whole crop counts as head: the pipeline
+    then runs every stage at full cost (a larger mesh than a real head gives).
+    ``config`` overrides :class:`NetConfig` fields. Returns the weights path.
+    """
+    torch.manual_seed(seed)
+    cfg = NetConfig(**config)  # type: ignore[arg-type]
+    state = FaceNet(cfg).state_dict()
+    state["decoders.mask_logits.head.bias"].fill_(6.0)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "face_net.pt"
+    torch.save(state, path)
+    (folder / "manifest.json").write_text(json.dumps({"sha256": sha256_file(path), "config": cfg.to_dict()}))
+    return path
+
+
 def pick_device(device: str = "auto") -> torch.device:
     """``"auto"`` -> cuda if present, else mps, else cpu; other strings are passed to torch."""
     if device != "auto":

@@ -260,19 +260,9 @@ def make_photos(folder: Path, profile: np.ndarray | None = None) -> dict[str, Pa
 
 def make_weights(folder: Path, *, seed: int = 0, **config: object) -> Path:
     """Untrained FaceNet weights + a matching manifest (mask head biased to 'head everywhere')."""
-    import torch
+    from core.predict import write_untrained_weights
 
-    from core.network import FaceNet, NetConfig
-
-    torch.manual_seed(seed)
-    cfg = NetConfig(**config)  # type: ignore[arg-type]
-    state = FaceNet(cfg).state_dict()
-    state["decoders.mask_logits.head.bias"].fill_(6.0)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "face_net.pt"
-    torch.save(state, path)
-    write_manifest(path, cfg.to_dict())
-    return path
+    return write_untrained_weights(folder, seed=seed, **config)
 
 
 def write_manifest(weights: Path, config: dict, sha256: str | None = None) -> None:

@@ -13,7 +13,7 @@
 """
 
 import importlib
-import json
+import json  # noqa: F401  (the test scripts run after this file use it)
 import os
 import pathlib
 import sys  # noqa: F401 - test scripts read sys.argv
@@ -60,23 +60,8 @@ def use_fake_core(ext, fail_on=(), **kwargs):
 
 def make_test_weights(folder):
     """Untrained weights + manifest in ``folder``; returns the weights path."""
-    import hashlib
-
-    import torch
-
-    network = importlib.import_module(MODULE + ".core.network")
-    torch.manual_seed(0)
-    cfg = network.NetConfig()
-    model = network.FaceNet(cfg)
-    state = model.state_dict()
-    state["decoders.mask_logits.head.bias"].fill_(6.0)  # mask = whole crop
-    folder = pathlib.Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "face_net.pt"
-    torch.save(state, path)
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    (folder / "manifest.json").write_text(json.dumps({"sha256": sha, "config": cfg.to_dict()}))
-    return str(path)
+    predict = importlib.import_module(MODULE + ".core.predict")
+    return str(predict.write_untrained_weights(folder))
 
 
 def fake_reconstruction(source="/tmp/fake face.png", S=64, options=None, T=None):

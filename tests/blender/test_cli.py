@@ -120,23 +120,10 @@ def test_cli_batch_mixed_folder_with_blender_side_outputs(run_bpy, tmp_path: Pat
 
 def make_test_weights(folder: Path) -> Path:
     """Untrained weights (mask head biased to 'head everywhere') + manifest the core accepts."""
-    import hashlib
-
-    import torch
-
     sys.path.insert(0, str(ROOT))
-    from core.network import FaceNet, NetConfig
+    from core.predict import write_untrained_weights
 
-    torch.manual_seed(0)
-    cfg = NetConfig()
-    state = FaceNet(cfg).state_dict()
-    state["decoders.mask_logits.head.bias"].fill_(6.0)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "face_net.pt"
-    torch.save(state, path)
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    (folder / "manifest.json").write_text(json.dumps({"sha256": sha, "config": cfg.to_dict()}))
-    return path
+    return write_untrained_weights(folder)
 
 
 def run_launcher(args: list[str], timeout: float = 900) -> subprocess.CompletedProcess[str]:

@@ -4,9 +4,11 @@
     .venv/bin/python benchmarks/bench_network.py [--threads 2] [--repeats 50]
 
 Uses the NetConfig of core/weights/manifest.json when present (else the
-default config), BatchNorm folded as in ``core.predict.load_model``. The last
+default config), prepared exactly as ``core.predict.load_model`` does
+(BatchNorm folded, NHWC layout on CPU). The last
 line is one JSON object: ``{"forward_ms": {"128": ..., "256": ...}, "params": ...}``
-(medians of wall-clock times over the repeats), plus ``forward_cpu_ms_1thread``
+(medians of wall-clock times over the repeats), plus ``forward_ms_nchw`` (the
+same in the default NCHW layout, for comparison), ``forward_cpu_ms_1thread``
 (median CPU time of a single-threaded pass, which other processes on a shared
 machine do not inflate) and the 1-minute load average: with more runnable
 processes than cores, 2-thread wall-clock figures mostly measure waiting.
@@ -26,14 +28,20 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.network import FaceNet, NetConfig, count_parameters, fuse_batchnorm  # noqa: E402
+from core.network import FaceNet, NetConfig, count_parameters  # noqa: E402
+from core.predict import prepare_for_inference  # noqa: E402
 
 MANIFEST = Path(__file__).resolve().parents[1] / "core" / "weights" / "manifest.json"
 
 
 def time_forward(model: FaceNet, side: int, repeats: int, clock=time.perf_counter) -> list[float]:
-    """Milliseconds per (1, 3, side, side) forward pass, after warm-up, measured with ``clock``."""
-    x = torch.rand(1, 3, side, side)
+    """Milliseconds per (1, 3, side, side) forward pass, after warm-up, measured with ``clock``.
+
+    The input takes the layout of the model's first convolution weight.
+    """
+    nhwc = next(model.parameters()).is_contiguous(memory_format=torch.channels_last)
+    fmt = torch.channels_last if nhwc else torch.contiguous_format
+    x = torch.rand(1, 3, side, side).contiguous(memory_format=fmt)
     with torch.inference_mode():
         for _ in range(5):
             model(x)
@@ -54,15 +62,18 @@ def main() -> None:
     cfg = NetConfig()
     if MANIFEST.exists():
         cfg = NetConfig.from_dict(json.loads(MANIFEST.read_text())["config"])
-    model = FaceNet(cfg).eval()
+    model = FaceNet(cfg)
     params = count_parameters(model)
-    fuse_batchnorm(model)
-    result: dict = {"forward_ms": {}, "forward_ms_min": {}}
+    model = prepare_for_inference(model, "cpu")
+    nchw = prepare_for_inference(FaceNet(cfg), "cpu").to(memory_format=torch.contiguous_format)
+    result: dict = {"forward_ms": {}, "forward_ms_min": {}, "forward_ms_nchw": {}}
     for side, reps in ((128, args.repeats), (256, max(5, args.repeats // 4))):
         t = time_forward(model, side, reps)
         result["forward_ms"][str(side)] = round(statistics.median(t), 2)
         result["forward_ms_min"][str(side)] = round(min(t), 2)
-        print(f"{side}x{side}: median {statistics.median(t):.2f} ms, min {min(t):.2f} ms over {reps} runs")
+        result["forward_ms_nchw"][str(side)] = round(statistics.median(time_forward(nchw, side, reps)), 2)
+        print(f"{side}x{side}: median {statistics.median(t):.2f} ms, min {min(t):.2f} ms over {reps} runs "
+              f"(NCHW: {result['forward_ms_nchw'][str(side)]:.2f} ms)")
     # CPU time of one thread: the compute cost, insensitive to other processes on a shared machine.
     torch.set_num_threads(1)
     result["forward_cpu_ms_1thread"] = {

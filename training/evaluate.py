@@ -29,8 +29,8 @@ import numpy as np
 import torch
 
 from core.integration import integrate_normals
-from core.network import FaceNet, fuse_batchnorm
-from core.predict import MANIFEST_NAME, load_model
+from core.network import FaceNet
+from core.predict import MANIFEST_NAME, load_model, prepare_for_inference
 
 LAMBDAS = (0.0, 0.05, 0.1, 0.2, 0.3)  # the normals paper's λ sweep
 DEPTH_WINDOW_PX = 7.0  # errors within M ± 7 px give σ_M (paper's protocol)
@@ -81,7 +81,7 @@ def load_for_eval(weights: str | None, checkpoint: str | None) -> FaceNet:
         from training.export import model_from_checkpoint
 
         model, _ = model_from_checkpoint(checkpoint)
-        return fuse_batchnorm(model)
+        return prepare_for_inference(model, "cpu")
     return load_model(weights, device="cpu")
 
 

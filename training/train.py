@@ -51,6 +51,7 @@ class TrainConfig:
 
     out_dir: str = "checkpoints/face_net"  # checkpoint.pt, metrics.jsonl, tb/
     dataset: str = "training.synth:SynthDataset"  # "module:Class" or "path/file.py:Class"
+    data_dir: str = ""  # folder of shards (training.synth.shards) to train on instead of on-the-fly `dataset`
     resolution: int = 128  # crop side S (px)
     steps: int = 20000  # optimizer steps in the whole run (the lr schedule spans them)
     batch_size: int = 16  # samples per step per process
@@ -64,6 +65,7 @@ class TrainConfig:
     num_workers: int = 1  # DataLoader worker processes generating samples
     threads: int = 0  # torch intra-op threads in the main process (0 = cores - workers, >= 1)
     device: str = "auto"  # "auto" (cuda when present), "cpu", "cuda"
+    channels_last: bool = True  # NHWC tensors: 1.7x the samples/s of NCHW on this CPU (1 thread, 128 px)
     data_length: int = 100_000_000  # length of the on-the-fly training stream (samples)
     val_size: int = 64  # validation images (split "val")
     val_every: int = 1000  # steps between validations (0 = off)
@@ -228,8 +230,23 @@ def git_commit() -> str:
         return "unknown"
 
 
-def to_device(batch: dict, device: torch.device) -> dict[str, torch.Tensor]:
-    return {k: v.to(device, non_blocking=True).float() for k, v in batch.items()}
+def to_device(batch: dict, device: torch.device, channels_last: bool = False) -> dict[str, torch.Tensor]:
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    return {k: v.to(device, non_blocking=True, memory_format=fmt).float() for k, v in batch.items()}
+
+
+def training_set(cfg: TrainConfig):
+    """The training stream: shards in ``cfg.data_dir`` when set, else ``cfg.dataset`` on the fly."""
+    if cfg.data_dir:
+        from training.synth.dataset import ShardDataset
+
+        ds = ShardDataset(cfg.data_dir)
+        side = ds[0]["image"].shape[-1]
+        if side != cfg.resolution:
+            raise ValueError(f"shards in {cfg.data_dir} are {side} px, the config asks for {cfg.resolution}")
+        return ds
+    dataset_cls = load_dataset_class(cfg.dataset)
+    return dataset_cls(split="train", resolution=cfg.resolution, length=cfg.data_length, seed=cfg.seed)
 
 
 def normal_error_deg(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -298,6 +315,8 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
     np.random.seed(cfg.seed)  # noqa: NPY002 - seeds third-party code using the global RNG
     random.seed(cfg.seed)
     model = FaceNet(cfg.net).to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model.parameters(), cfg)
     discs = d_opt = None
     if cfg.loss.w_gan > 0:
@@ -325,8 +344,7 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
             model, device_ids=[local_rank] if use_cuda else None
         )
 
-    dataset_cls = load_dataset_class(cfg.dataset)
-    train_set = dataset_cls(split="train", resolution=cfg.resolution, length=cfg.data_length, seed=cfg.seed)
+    train_set = training_set(cfg)
     stop = cfg.steps if cfg.halt_at_step <= 0 else min(cfg.steps, cfg.halt_at_step)
     loader = DataLoader(
         train_set,
@@ -338,7 +356,8 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
     )
     val_batches: list[dict] = []
     if is_main and cfg.val_every > 0 and cfg.val_size > 0:
-        val_set = dataset_cls(split="val", resolution=cfg.resolution, length=cfg.val_size, seed=cfg.seed)
+        val_cls = load_dataset_class(cfg.dataset)
+        val_set = val_cls(split="val", resolution=cfg.resolution, length=cfg.val_size, seed=cfg.seed)
         val_loader = DataLoader(val_set, batch_size=min(32, cfg.val_size), num_workers=0)
         val_batches = list(val_loader)
 
@@ -394,7 +413,7 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
         sums: dict[str, float] = {}
         with torch.no_grad():
             for vb in val_batches:
-                vb = to_device(vb, device)
+                vb = to_device(vb, device, cfg.channels_last)
                 vo = model(vb["image"])
                 terms = generator_terms(vo, vb, cfg.loss)
                 terms["loss"] = weighted_total(terms, cfg.loss)
@@ -413,10 +432,23 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
     t_start = time.time()
     p_start = schedule_progress(step, cfg)
 
-    def lr_now() -> float:
+    def synced_clock() -> tuple[float, bool]:
+        """Seconds since this run started and whether a stop was requested, equal on every rank.
+
+        Rank 0's clock and any rank's request (one all-reduce of 2 numbers per
+        step): time-based lr and stopping must agree across DDP replicas, or they
+        drift apart or one waits forever for the other's gradients.
+        """
+        t = torch.tensor([time.time() - t_start if is_main else 0.0, float(stop_requested["flag"])],
+                         dtype=torch.float64, device=device)
+        if world > 1:
+            dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return float(t[0]), bool(t[1])
+
+    def lr_now(elapsed: float) -> float:
         if not (cfg.anneal_by_time and cfg.max_minutes > 0):
             return lr_at(step, cfg)
-        time_frac = (time.time() - t_start) / (cfg.max_minutes * 60)
+        time_frac = elapsed / (cfg.max_minutes * 60)
         return lr_at(step, cfg, max(schedule_progress(step, cfg), p_start + (1 - p_start) * time_frac))
 
     last_ckpt = time.time()
@@ -427,9 +459,10 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
     interrupted = False
     try:
         for batch in loader:
-            batch = to_device(batch, device)
+            batch = to_device(batch, device, cfg.channels_last)
+            elapsed, stop_flag = synced_clock()
             for g in opt.param_groups:
-                g["lr"] = lr_now()
+                g["lr"] = lr_now(elapsed)
             out = ddp_model(batch["image"])
             terms = generator_terms(out, batch, cfg.loss)
             loss = weighted_total(terms, cfg.loss)
@@ -483,8 +516,8 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
             if time.time() - last_ckpt > cfg.checkpoint_minutes * 60:
                 checkpoint()
                 last_ckpt = time.time()
-            over_time = cfg.max_minutes > 0 and time.time() - t_start > cfg.max_minutes * 60
-            if stop_requested["flag"] or over_time:
+            over_time = cfg.max_minutes > 0 and elapsed > cfg.max_minutes * 60
+            if stop_flag or over_time:
                 interrupted = True
                 break
     except RuntimeError:

@@ -121,6 +121,20 @@ def test_load_model_and_predict_maps(exported):
         predict_maps(crop[:30], model)
 
 
+def test_inference_layout_is_channels_last_on_cpu_and_gives_the_nchw_maps(exported):
+    folder, _ = exported
+    model = load_model(folder / "face_net.pt", device="cpu")
+    assert model.encoder.stem[0][0].weight.is_contiguous(memory_format=torch.channels_last)
+    crop = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    maps = predict_maps(crop, model)
+    nchw = model.to(memory_format=torch.contiguous_format)
+    x = torch.from_numpy(crop.astype(np.float32).transpose(2, 0, 1) / 255.0)[None]
+    with torch.inference_mode():
+        ref = nchw(x)
+    assert np.allclose(maps.normals, ref["normals"][0].numpy().transpose(1, 2, 0), atol=1e-5)
+    assert np.allclose(maps.grad_mag, ref["grad_mag"][0, 0].numpy(), atol=1e-5)
+
+
 def _copy(folder: Path, dest: Path) -> Path:
     dest.mkdir()
     for name in ("face_net.pt", "manifest.json"):

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from training.synth import ShardDataset, SynthDataset, dataset, generate_sample, generator
 from training.synth.head_model import get_head_model
-from training.synth.shards import write_shards
+from training.synth.shards import write_shards, write_shards_parallel
 
 S = 128
 
@@ -149,6 +152,19 @@ def test_shard_round_trip(tmp_path, block):
         assert np.allclose(a["grad_mag"], b["grad_mag"], rtol=1e-3, atol=1e-3)
     item = ds[0]
     assert item["image"].shape == (3, S, S) and item["mask"].shape == (1, S, S)
+
+
+def test_parallel_shards_hold_what_one_process_writes(tmp_path, block):
+    paths = write_shards_parallel("val", 5, str(tmp_path), S, start=0, per_shard=2, jobs=2)
+    names = ["shard_000000000.npz", "shard_000000002.npz", "shard_000000004.npz"]
+    assert [Path(p).name for p in paths] == names
+    index = json.loads((tmp_path / "index.json").read_text())
+    assert index["count"] == 5 and index["shards"] == 3
+    ds = ShardDataset(str(tmp_path))
+    assert len(ds) == 5
+    for i in range(5):
+        assert np.array_equal(ds.sample(i)["depth"], block[i]["depth"])
+        assert np.array_equal(ds.sample(i)["mask"], block[i]["mask"])
 
 
 def test_torch_dataset_items(block):

@@ -86,3 +86,37 @@ def test_lr_schedule_warms_up_then_decays_to_the_floor():
     assert lr_at(550, cfg) == pytest.approx(1e-3 * (0.02 + 0.98 * 0.5))
     assert lr_at(1000, cfg) == pytest.approx(2e-5) and lr_at(5000, cfg) == pytest.approx(2e-5)
     assert lr_at(200, cfg, progress=1.0) == pytest.approx(2e-5)  # anneal_by_time override
+
+
+def toy_shards(folder: Path, count: int, resolution: int = 32) -> None:
+    """``count`` toy heads written as one shard, the format of ``training.synth.shards``."""
+    import numpy as np
+
+    from tests.training.toy_heads import ellipsoid_sample
+    from training.synth.shards import pack
+
+    folder.mkdir()
+    samples = [ellipsoid_sample(resolution, np.random.default_rng(k)) for k in range(count)]
+    np.savez_compressed(folder / "shard_000000000.npz", **pack(samples, list(range(count))))
+
+
+def test_training_reads_shards_and_checks_their_resolution(tmp_path):
+    toy_shards(tmp_path / "shards", 24)
+    args = SMALL + ["--data-dir", str(tmp_path / "shards"), "--steps", "12", "--log-every", "6",
+                    "--out-dir", str(tmp_path / "run")]
+    train(parse_args(args))
+    logs = [json.loads(line) for line in open(tmp_path / "run" / "metrics.jsonl")]
+    assert [r["step"] for r in logs] == [6, 12] and logs[1]["loss"] < logs[0]["loss"]
+    with pytest.raises(ValueError, match="32 px"):
+        train(parse_args(args[:-1] + [str(tmp_path / "wrong"), "--resolution", "64"]))
+
+
+def test_channels_last_layout_gives_the_same_training_curve(tmp_path):
+    losses, layouts = {}, {}
+    for flag in ("--channels-last", "--no-channels-last"):
+        model, _ = train(parse_args(SMALL + ["--steps", "3", "--log-every", "1", "--out-dir",
+                                             str(tmp_path / flag), flag]))
+        layouts[flag] = model.encoder.stem[0][0].weight.is_contiguous(memory_format=torch.channels_last)
+        losses[flag] = [json.loads(line)["loss"] for line in open(tmp_path / flag / "metrics.jsonl")]
+    assert layouts == {"--channels-last": True, "--no-channels-last": False}
+    assert losses["--channels-last"] == pytest.approx(losses["--no-channels-last"], rel=1e-3)

@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Write synthetic samples to disk in compressed shards.
 
-    python -m training.synth.shards --split train --count 40000 --out data/train_128
+    python -m training.synth.shards --split train --count 36000 --out data/train_128 --jobs 2
 
-Each ``shard_NNNNN.npz`` (numpy ``savez_compressed``) holds, for n samples:
+``--jobs N`` splits the range into N contiguous parts written by N processes.
+Each ``shard_NNNNNNNNN.npz`` (numpy ``savez_compressed``, named by the split
+index of its first sample) holds, for n samples:
 image (n,S,S,3) uint8 (sRGB*255, rounded), normals (n,S,S,3) float16 (error < 5e-4),
 grad_mag (n,S,S) float16, mask (n,S,S) bool, depth (n,S,S) float32 px (exact),
 corr (n,S,S,3) float16, index (n,) int64 (sample index within the split).
@@ -16,6 +18,7 @@ import argparse
 import json
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
@@ -50,8 +53,11 @@ def load_shard(path: str) -> dict[str, np.ndarray]:
 
 
 def write_shards(split: str, count: int, out: str, resolution: int = 128, start: int = 0,
-                 per_shard: int = 1024, progress=None) -> list[str]:
-    """Generate samples ``start .. start+count-1`` of ``split`` into ``out``; returns shard paths."""
+                 per_shard: int = 1024, progress=None, index: bool = True) -> list[str]:
+    """Generate samples ``start .. start+count-1`` of ``split`` into ``out``; returns shard paths.
+
+    ``index`` writes ``index.json`` (off for the parts of :func:`write_shards_parallel`).
+    """
     os.makedirs(out, exist_ok=True)
     B = generator.BLOCK
     paths = []
@@ -61,7 +67,7 @@ def write_shards(split: str, count: int, out: str, resolution: int = 128, start:
     end = start + count
 
     def flush():
-        p = os.path.join(out, f"shard_{len(paths):05d}.npz")
+        p = os.path.join(out, f"shard_{idx[0]:09d}.npz")
         np.savez_compressed(p, **pack(buf, idx))
         paths.append(p)
         buf.clear()
@@ -80,9 +86,35 @@ def write_shards(split: str, count: int, out: str, resolution: int = 128, start:
             progress(min(1.0, (i - start) / count), f"{min(i, end) - start}/{count}")
     if buf:
         flush()
+    if index:
+        write_index(out, split, resolution, start, count, len(paths))
+    return paths
+
+
+def write_index(out: str, split: str, resolution: int, start: int, count: int, shards: int) -> None:
+    """``index.json`` of a shard folder: what it holds and under which conventions."""
     with open(os.path.join(out, "index.json"), "w") as f:
-        json.dump(dict(split=split, resolution=resolution, start=start, count=count, shards=len(paths),
+        json.dump(dict(split=split, resolution=resolution, start=start, count=count, shards=shards,
                        base_seed=generator.BASE_SEED, conventions="training/synth/generator.py"), f, indent=1)
+
+
+def write_shards_parallel(split: str, count: int, out: str, resolution: int = 128, start: int = 0,
+                          per_shard: int = 1024, jobs: int = 2) -> list[str]:
+    """:func:`write_shards` over ``jobs`` processes, each on a contiguous part of the range.
+
+    Part boundaries fall on multiples of ``per_shard`` so every shard but the
+    last is full; the folder holds the same samples as one process would write.
+    """
+    bounds = [start]
+    step = -(-count // max(1, jobs) // per_shard) * per_shard or per_shard
+    while bounds[-1] < start + count:
+        bounds.append(min(start + count, bounds[-1] + step))
+    parts = list(zip(bounds[:-1], bounds[1:], strict=True))
+    with ProcessPoolExecutor(len(parts)) as pool:
+        futures = [pool.submit(write_shards, split, b - a, out, resolution, a, per_shard, None, False)
+                   for a, b in parts]
+        paths = sorted(p for f in futures for p in f.result())
+    write_index(out, split, resolution, start, count, len(paths))
     return paths
 
 
@@ -94,6 +126,7 @@ def main(argv=None) -> None:
     ap.add_argument("--resolution", type=int, default=128, help="crop side S, px")
     ap.add_argument("--start", type=int, default=0, help="first sample index")
     ap.add_argument("--per-shard", type=int, default=1024, help="samples per shard file")
+    ap.add_argument("--jobs", type=int, default=1, help="generating processes (one per core)")
     a = ap.parse_args(argv)
     t0 = time.time()
 
@@ -101,7 +134,10 @@ def main(argv=None) -> None:
         el = time.time() - t0
         print(f"\r{msg}  {el:.0f}s  eta {el / max(frac, 1e-9) - el:.0f}s", end="", flush=True)
 
-    paths = write_shards(a.split, a.count, a.out, a.resolution, a.start, a.per_shard, progress)
+    if a.jobs > 1:
+        paths = write_shards_parallel(a.split, a.count, a.out, a.resolution, a.start, a.per_shard, a.jobs)
+    else:
+        paths = write_shards(a.split, a.count, a.out, a.resolution, a.start, a.per_shard, progress)
     print(f"\nwrote {len(paths)} shards to {a.out}")
 
 

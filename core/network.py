@@ -48,8 +48,10 @@ class NetConfig:
     upsample : decoder upsampling, ``"nearest"`` (fast on CPU) or ``"bilinear"``.
     """
 
-    widths: tuple[int, ...] = (16, 24, 40, 64, 96)
-    decoder_widths: tuple[int, ...] = (8, 12, 16, 24, 32)
+    # Wide where the maps are small: the S/8 and S/16 levels hold half the parameters
+    # for 5 % of the training step's time (207 k parameters vs 98.5 k for 16-24-40-64-96).
+    widths: tuple[int, ...] = (16, 24, 48, 96, 160)
+    decoder_widths: tuple[int, ...] = (8, 12, 16, 32, 48)
     encoder_blocks: int = 1
     bottleneck_blocks: int = 2
     kernel: int = 3

@@ -31,6 +31,7 @@ import torch
 from core.integration import integrate_normals
 from core.network import FaceNet
 from core.predict import MANIFEST_NAME, load_model, prepare_for_inference
+from training.synth.dataset import KEYS, to_tensors
 
 LAMBDAS = (0.0, 0.05, 0.1, 0.2, 0.3)  # the normals paper's λ sweep
 DEPTH_WINDOW_PX = 7.0  # errors within M ± 7 px give σ_M (paper's protocol)
@@ -83,19 +84,6 @@ def load_for_eval(weights: str | None, checkpoint: str | None) -> FaceNet:
         model, _ = model_from_checkpoint(checkpoint)
         return prepare_for_inference(model, "cpu")
     return load_model(weights, device="cpu")
-
-
-KEYS = ("image", "normals", "grad_mag", "mask", "depth", "corr")
-
-
-def to_tensors(sample: dict) -> dict[str, torch.Tensor]:
-    """Numpy sample (maps (S, S, C) or (S, S)) -> dict of (C, S, S) float32 tensors."""
-    out = {}
-    for k in KEYS:
-        a = np.asarray(sample[k], dtype=np.float32)
-        a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
-        out[k] = torch.from_numpy(np.ascontiguousarray(a))
-    return out
 
 
 def test_batches(dataset: str | None, resolution: int, limit: int | None, batch_size: int = 16):

@@ -204,7 +204,7 @@ def test_evaluate_reports_the_required_keys(exported, tmp_path):
 
 
 def test_numpy_test_samples_become_channel_first_tensors():
-    from training.evaluate import to_tensors
+    from training.synth.dataset import to_tensors
 
     rng = np.random.default_rng(0)
     sample = {"image": rng.random((8, 8, 3)), "normals": rng.random((8, 8, 3)),

@@ -72,7 +72,8 @@ class TrainConfig:
     log_every: int = 20  # steps between scalar logs
     image_every: int = 500  # steps between TensorBoard image grids (0 = off)
     checkpoint_minutes: float = 10.0  # wall-clock minutes between checkpoints
-    max_minutes: float = 0.0  # stop (with a checkpoint) after this many minutes (0 = no limit)
+    max_minutes: float = 0.0  # stop (with a checkpoint) after this many minutes of training in
+    # total, the time before a resume included (0 = no limit)
     anneal_by_time: bool = False  # with max_minutes: decay progress = max(steps, time) so the lr
     # reaches its minimum when max_minutes run out, whatever the throughput (not bit-exact on resume)
     halt_at_step: int = 0  # stop (with a checkpoint) when reaching this step (0 = off; for tests)
@@ -430,7 +431,6 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
         pbar = tqdm(total=cfg.steps, initial=step, mininterval=10.0, dynamic_ncols=True)
 
     t_start = time.time()
-    p_start = schedule_progress(step, cfg)
 
     def synced_clock() -> tuple[float, bool]:
         """Seconds since this run started and whether a stop was requested, equal on every rank.
@@ -448,8 +448,8 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
     def lr_now(elapsed: float) -> float:
         if not (cfg.anneal_by_time and cfg.max_minutes > 0):
             return lr_at(step, cfg)
-        time_frac = elapsed / (cfg.max_minutes * 60)
-        return lr_at(step, cfg, max(schedule_progress(step, cfg), p_start + (1 - p_start) * time_frac))
+        time_frac = (elapsed_before + elapsed) / (cfg.max_minutes * 60)
+        return lr_at(step, cfg, max(schedule_progress(step, cfg), time_frac))
 
     last_ckpt = time.time()
     t_log, samples_since = time.time(), 0
@@ -516,7 +516,7 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
             if time.time() - last_ckpt > cfg.checkpoint_minutes * 60:
                 checkpoint()
                 last_ckpt = time.time()
-            over_time = cfg.max_minutes > 0 and elapsed > cfg.max_minutes * 60
+            over_time = cfg.max_minutes > 0 and elapsed_before + elapsed > cfg.max_minutes * 60
             if stop_flag or over_time:
                 interrupted = True
                 break

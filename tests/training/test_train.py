@@ -120,3 +120,15 @@ def test_channels_last_layout_gives_the_same_training_curve(tmp_path):
         losses[flag] = [json.loads(line)["loss"] for line in open(tmp_path / flag / "metrics.jsonl")]
     assert layouts == {"--channels-last": True, "--no-channels-last": False}
     assert losses["--channels-last"] == pytest.approx(losses["--no-channels-last"], rel=1e-3)
+
+
+def test_time_limit_counts_the_training_time_before_a_resume(tmp_path):
+    args = SMALL + ["--steps", "40", "--out-dir", str(tmp_path), "--max-minutes", "1", "--anneal-by-time"]
+    train(parse_args(args + ["--halt-at-step", "5"]))
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    ckpt["elapsed_s"] = 60.0  # as if the first part had used up the whole minute
+    torch.save(ckpt, tmp_path / "checkpoint.pt")
+    _, last = train(parse_args(args + ["--resume", "--log-every", "1"]))
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert ckpt["step"] == 6 and ckpt["elapsed_s"] > 60.0  # one step, then the limit stops it
+    assert last["lr"] == pytest.approx(TrainConfig().lr * TrainConfig().lr_min_ratio)  # schedule at its end

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Write synthetic samples to disk in compressed shards.
 
-    python -m training.synth.shards --split train --count 36000 --out data/train_128 --jobs 2
+    python -m training.synth.shards --split train --count 36864 --out data/train_128 --per-shard 512 --jobs 2
 
 ``--jobs N`` splits the range into N contiguous parts written by N processes.
 Each ``shard_NNNNNNNNN.npz`` (numpy ``savez_compressed``, named by the split
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -105,12 +106,10 @@ def write_shards_parallel(split: str, count: int, out: str, resolution: int = 12
     Part boundaries fall on multiples of ``per_shard`` so every shard but the
     last is full; the folder holds the same samples as one process would write.
     """
-    bounds = [start]
-    step = -(-count // max(1, jobs) // per_shard) * per_shard or per_shard
-    while bounds[-1] < start + count:
-        bounds.append(min(start + count, bounds[-1] + step))
-    parts = list(zip(bounds[:-1], bounds[1:], strict=True))
-    with ProcessPoolExecutor(len(parts)) as pool:
+    end = start + count
+    size = max(per_shard, math.ceil(count / max(1, jobs) / per_shard) * per_shard)  # samples per part
+    parts = [(a, min(a + size, end)) for a in range(start, end, size)]
+    with ProcessPoolExecutor(max(1, len(parts))) as pool:
         futures = [pool.submit(write_shards, split, b - a, out, resolution, a, per_shard, None, False)
                    for a, b in parts]
         paths = sorted(p for f in futures for p in f.result())

@@ -10,8 +10,10 @@ line is one JSON object: ``{"forward_ms": {"128": ..., "256": ...}, "params": ..
 (medians of wall-clock times over the repeats), plus ``forward_ms_nchw`` (the
 same in the default NCHW layout, for comparison), ``forward_cpu_ms_1thread``
 (median CPU time of a single-threaded pass, which other processes on a shared
-machine do not inflate) and the 1-minute load average: with more runnable
-processes than cores, 2-thread wall-clock figures mostly measure waiting.
+machine do not inflate), ``network_ms`` (what the add-on spends in the network per
+crop with the manifest's inference settings: two passes when mirror averaging is
+on, see ``core.predict.forward_maps``) and the 1-minute load average: with more
+runnable processes than cores, 2-thread wall-clock figures mostly measure waiting.
 """
 
 from __future__ import annotations
@@ -29,26 +31,28 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.network import FaceNet, NetConfig, count_parameters  # noqa: E402
-from core.predict import prepare_for_inference  # noqa: E402
+from core.predict import InferenceSettings, forward_maps, prepare_for_inference  # noqa: E402
 
 MANIFEST = Path(__file__).resolve().parents[1] / "core" / "weights" / "manifest.json"
 
 
-def time_forward(model: FaceNet, side: int, repeats: int, clock=time.perf_counter) -> list[float]:
+def time_forward(model: FaceNet, side: int, repeats: int, clock=time.perf_counter,
+                 flip_average: bool = False) -> list[float]:
     """Milliseconds per (1, 3, side, side) forward pass, after warm-up, measured with ``clock``.
 
-    The input takes the layout of the model's first convolution weight.
+    The input takes the layout of the model's first convolution weight; with
+    ``flip_average`` a "pass" is :func:`core.predict.forward_maps` with mirror averaging.
     """
     nhwc = next(model.parameters()).is_contiguous(memory_format=torch.channels_last)
     fmt = torch.channels_last if nhwc else torch.contiguous_format
     x = torch.rand(1, 3, side, side).contiguous(memory_format=fmt)
     with torch.inference_mode():
         for _ in range(5):
-            model(x)
+            forward_maps(model, x, flip_average)
         times = []
         for _ in range(repeats):
             t = clock()
-            model(x)
+            forward_maps(model, x, flip_average)
             times.append((clock() - t) * 1e3)
     return times
 
@@ -59,21 +63,26 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=50)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    cfg = NetConfig()
+    cfg, settings = NetConfig(), InferenceSettings()
     if MANIFEST.exists():
-        cfg = NetConfig.from_dict(json.loads(MANIFEST.read_text())["config"])
+        manifest = json.loads(MANIFEST.read_text())
+        cfg, settings = NetConfig.from_dict(manifest["config"]), InferenceSettings.from_manifest(manifest)
     model = FaceNet(cfg)
     params = count_parameters(model)
     model = prepare_for_inference(model, "cpu")
     nchw = prepare_for_inference(FaceNet(cfg), "cpu").to(memory_format=torch.contiguous_format)
-    result: dict = {"forward_ms": {}, "forward_ms_min": {}, "forward_ms_nchw": {}}
+    result: dict = {"forward_ms": {}, "forward_ms_min": {}, "forward_ms_nchw": {}, "network_ms": {}}
     for side, reps in ((128, args.repeats), (256, max(5, args.repeats // 4))):
         t = time_forward(model, side, reps)
         result["forward_ms"][str(side)] = round(statistics.median(t), 2)
         result["forward_ms_min"][str(side)] = round(min(t), 2)
         result["forward_ms_nchw"][str(side)] = round(statistics.median(time_forward(nchw, side, reps)), 2)
+        t_net = time_forward(model, side, reps, flip_average=settings.flip_average)
+        result["network_ms"][str(side)] = round(statistics.median(t_net), 2)
         print(f"{side}x{side}: median {statistics.median(t):.2f} ms, min {min(t):.2f} ms over {reps} runs "
-              f"(NCHW: {result['forward_ms_nchw'][str(side)]:.2f} ms)")
+              f"(NCHW: {result['forward_ms_nchw'][str(side)]:.2f} ms; add-on's network time with "
+              f"mirror averaging {'on' if settings.flip_average else 'off'}: "
+              f"{result['network_ms'][str(side)]:.2f} ms)")
     # CPU time of one thread: the compute cost, insensitive to other processes on a shared machine.
     torch.set_num_threads(1)
     result["forward_cpu_ms_1thread"] = {
@@ -81,7 +90,7 @@ def main() -> None:
         for side, reps in ((128, args.repeats), (256, max(5, args.repeats // 4)))
     }
     result.update(params=params, threads=args.threads, load_avg_1min=round(os.getloadavg()[0], 2),
-                  config=cfg.to_dict())
+                  config=cfg.to_dict(), inference=settings.to_dict())
     print(json.dumps(result))
 
 

@@ -4,7 +4,8 @@
 ``core/weights/face_net.pt`` holds a state dict (float16 or float32 tensors,
 loadable with ``torch.load(..., weights_only=True)``); ``core/weights/manifest.json``
 holds its SHA-256, the :class:`~core.network.NetConfig`, the training step and
-commit, and the evaluation metrics.  Every problem with these files becomes a
+commit, the evaluation metrics and the ``inference`` settings the add-on runs the
+network with (:class:`InferenceSettings`).  Every problem with these files becomes a
 :class:`~core.errors.FaceFromPhotoError` with one sentence for the artist.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,48 @@ from .network import FaceNet, NetConfig, fuse_batchnorm
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "face_net.pt"
 MANIFEST_NAME = "manifest.json"
-MASK_THRESHOLD = 0.5  # probability above which a pixel belongs to the head
+MASK_THRESHOLD = 0.5  # head-probability threshold when the manifest names none
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    """How the network is run on a crop; stored in the manifest's ``inference`` block.
+
+    flip_average : also run the left-right mirrored crop and average its maps,
+        mirrored back, with the direct ones (:func:`forward_maps`): two network
+        passes instead of one. On the 200 synthetic test heads it lowered the
+        mean normal error of the step-8946 model from 10.80 to 10.42 deg.
+    mask_threshold : probability above which a pixel belongs to the head. The
+        export chooses it on validation heads (``training.calibrate``); 0.5
+        when the manifest names none.
+    """
+
+    flip_average: bool = True
+    mask_threshold: float = MASK_THRESHOLD
+
+    def __post_init__(self) -> None:
+        if not 0.0 < float(self.mask_threshold) < 1.0:
+            raise ValueError(f"mask_threshold must lie in (0, 1), got {self.mask_threshold}")
+
+    @property
+    def mask_logit(self) -> float:
+        """The threshold as a logit, log(p / (1 - p)), to compare with ``mask_logits``."""
+        p = float(self.mask_threshold)
+        return float(np.log(p / (1.0 - p)))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_manifest(cls, manifest: dict | None) -> InferenceSettings:
+        """Settings of a manifest dict (defaults for keys it lacks); bad values raise ``ValueError``."""
+        block = (manifest or {}).get("inference") or {}
+        if not isinstance(block, dict):
+            raise ValueError("the manifest's 'inference' entry must be an object")
+        unknown = set(block) - {"flip_average", "mask_threshold"}
+        if unknown:
+            raise ValueError(f"unknown inference settings: {sorted(unknown)}")
+        return cls(**block)
 
 
 @dataclass
@@ -33,7 +75,7 @@ class Maps:
 
     normals   : (S, S, 3) float32, unit vectors in the camera frame (x right, y up, z to viewer)
     grad_mag  : (S, S) float32, predicted |grad h| (px/px), >= 0
-    mask      : (S, S) bool, head pixels (mask_prob > 0.5)
+    mask      : (S, S) bool, head pixels (mask_prob > the manifest's mask threshold)
     mask_prob : (S, S) float32 in [0, 1]
     depth     : (S, S) float32, direct depth head (px), zero median over ``mask``
     corr      : (S, S, 3) float32 in [0, 1], canonical mean-head coordinates
@@ -96,7 +138,8 @@ def load_model(path: str | Path | None = None, device: str = "auto") -> FaceNet:
     device : ``"auto"`` (cuda > mps > cpu), or a torch device string.
 
     Returns the model in eval mode, float32, BatchNorm folded, on ``device``;
-    ``model.manifest`` holds the manifest dict.
+    ``model.manifest`` holds the manifest dict and ``model.inference`` its
+    :class:`InferenceSettings`.
 
     Raises FaceFromPhotoError when the weights or manifest are missing,
     unreadable, altered, or do not match the network architecture.
@@ -115,6 +158,7 @@ def load_model(path: str | Path | None = None, device: str = "auto") -> FaceNet:
         manifest = json.loads(manifest_path.read_text())
         expected = manifest["sha256"]
         cfg = NetConfig.from_dict(manifest["config"])
+        InferenceSettings.from_manifest(manifest)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise FaceFromPhotoError(
             f"The weights manifest {manifest_path} is unreadable ({type(exc).__name__}); "
@@ -143,6 +187,7 @@ def load_model(path: str | Path | None = None, device: str = "auto") -> FaceNet:
         ) from exc
     model = prepare_for_inference(model, pick_device(device))
     model.manifest = manifest
+    model.inference = InferenceSettings.from_manifest(manifest)
     return model
 
 
@@ -178,7 +223,39 @@ def to_image_tensor(crop: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None]
 
 
-def predict_maps(crop: np.ndarray, model: FaceNet) -> Maps:
+def mirror_back(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Maps predicted for a left-right mirrored image, mirrored back into the original's frame.
+
+    Columns are reversed; the normal's x component changes sign (x right in the
+    camera frame); the correspondence's canonical X becomes 1 - X (the mean head
+    is mirror-symmetric about X = 0 and X is normalised to [0, 1] by its box).
+    Other maps are scalars per pixel.
+    """
+    back = {k: v.flip(-1) for k, v in out.items()}
+    back["normals"] = torch.cat([-back["normals"][:, :1], back["normals"][:, 1:]], dim=1)
+    back["corr"] = torch.cat([1.0 - back["corr"][:, :1], back["corr"][:, 1:]], dim=1)
+    return back
+
+
+def forward_maps(model: FaceNet, images: torch.Tensor, flip_average: bool = True) -> dict[str, torch.Tensor]:
+    """Network outputs for images (B, 3, S, S) in [0, 1]; keys and shapes as ``FaceNet.forward``.
+
+    With ``flip_average`` the mirrored images are run too and, mirrored back
+    (:func:`mirror_back`), averaged with the direct outputs: normals as the
+    normalised mean of the two unit vectors, mask as the mean logit, the other
+    maps as plain means. Call under ``torch.inference_mode()`` for inference.
+    """
+    out = model(images)
+    if not flip_average:
+        return out
+    other = mirror_back(model(images.flip(-1)))
+    avg = {k: 0.5 * (out[k] + other[k]) for k in out}
+    n = avg["normals"]
+    avg["normals"] = n * torch.rsqrt((n * n).sum(dim=1, keepdim=True).clamp_min(1e-12))
+    return avg
+
+
+def predict_maps(crop: np.ndarray, model: FaceNet, settings: InferenceSettings | None = None) -> Maps:
     """Run the network on one square RGB crop.
 
     Parameters
@@ -187,17 +264,21 @@ def predict_maps(crop: np.ndarray, model: FaceNet) -> Maps:
         (square, head about 1/1.3 of the side, see ``core.crop``). S must be a
         multiple of ``model.cfg.stride`` (16 for the shipped model: 128, 256, ...).
     model : from :func:`load_model`.
+    settings : mirror averaging and mask threshold; default ``model.inference``
+        (the manifest's), else :class:`InferenceSettings` ().
     """
+    if settings is None:
+        settings = getattr(model, "inference", None) or InferenceSettings()
     x = to_image_tensor(crop)
     s = model.cfg.stride
     if x.shape[-1] != x.shape[-2] or x.shape[-1] % s:
         raise ValueError(f"crop must be square with a side that is a multiple of {s} px, got {crop.shape}")
     device = next(model.parameters()).device
     with torch.inference_mode():
-        out = model(x.to(device, memory_format=memory_format(device)))
+        out = forward_maps(model, x.to(device, memory_format=memory_format(device)), settings.flip_average)
     out = {k: v[0].float().cpu().numpy() for k, v in out.items()}
     prob = 1.0 / (1.0 + np.exp(-out["mask_logits"][0]))
-    mask = prob > MASK_THRESHOLD
+    mask = prob > settings.mask_threshold
     depth = out["depth"][0]
     if mask.any():
         depth = depth - np.median(depth[mask])

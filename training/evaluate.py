@@ -7,7 +7,7 @@
 
 Metrics (pixels pooled over the whole test set unless said otherwise):
 
-- mask precision / recall of ``mask_prob > 0.5`` against the ground-truth mask;
+- mask precision / recall of ``mask_prob > threshold`` against the ground-truth mask;
 - normal angular error (deg) over GT mask ∩ predicted mask: mean, std and the
   fractions below 10, 20 and 30 deg;
 - depth error σ by the paper's robust protocol, per image over the mask
@@ -16,11 +16,17 @@ Metrics (pixels pooled over the whole test set unless said otherwise):
   σ = sqrt(mean variance over the images). For depth integrated from the
   predicted N and W (``core.integration.integrate_normals``) at each λ of the
   paper's sweep, and for the direct depth head.
+
+The network runs as the add-on runs it (``core.predict.forward_maps``), with the
+:class:`~core.predict.InferenceSettings` of the weights' manifest (mirror
+averaging, mask threshold) unless ``--no-flip-average`` / ``--mask-threshold``
+say otherwise; a checkpoint gets the defaults. The report records the settings.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -30,7 +36,7 @@ import torch
 
 from core.integration import integrate_normals
 from core.network import FaceNet
-from core.predict import MANIFEST_NAME, load_model, prepare_for_inference
+from core.predict import MANIFEST_NAME, InferenceSettings, forward_maps, load_model, prepare_for_inference
 from training.synth.dataset import KEYS, to_tensors
 
 LAMBDAS = (0.0, 0.05, 0.1, 0.2, 0.3)  # the normals paper's λ sweep
@@ -112,8 +118,15 @@ def evaluate(
     grid_path: str | Path | None = None,
     grid_rows: int = 6,
     gt_reference: bool = True,
+    settings: InferenceSettings | None = None,
 ) -> dict:
-    """Metrics of ``model`` on the test set (see module docstring); optionally writes a PNG grid."""
+    """Metrics of ``model`` on the test set (see module docstring); optionally writes a PNG grid.
+
+    ``settings`` default: ``model.inference`` (exported weights), else :class:`InferenceSettings` ().
+    """
+    if settings is None:
+        settings = getattr(model, "inference", None) or InferenceSettings()
+    mask_logit = settings.mask_logit
     tp = fp = fn = 0
     angles: list[np.ndarray] = []
     var_int: dict[float, list[float]] = {lam: [] for lam in lambdas}
@@ -124,7 +137,7 @@ def evaluate(
     t0 = time.time()
     for batch in test_batches(dataset, resolution, limit):
         with torch.inference_mode():
-            out = model(batch["image"])
+            out = forward_maps(model, batch["image"], settings.flip_average)
         for b in range(batch["image"].shape[0]):
             n_images += 1
             gt_mask = batch["mask"][b, 0].numpy() > 0.5
@@ -133,7 +146,7 @@ def evaluate(
             n_pred = out["normals"][b].numpy().transpose(1, 2, 0)
             w_pred = out["grad_mag"][b, 0].numpy()
             d_pred = out["depth"][b, 0].numpy()
-            mask = out["mask_logits"][b, 0].numpy() > 0.0
+            mask = out["mask_logits"][b, 0].numpy() > mask_logit
             tp += int((mask & gt_mask).sum())
             fp += int((mask & ~gt_mask).sum())
             fn += int((~mask & gt_mask).sum())
@@ -186,6 +199,7 @@ def evaluate(
         "depth_sigma_best_lambda": best,
         "depth_units": "px of the map",
         "depth_sigma_gt_normals": {str(lam): pooled_sigma(v) for lam, v in var_gt.items() if v},
+        "inference": settings.to_dict(),
         "paper": PAPER,
         "seconds": round(time.time() - t0, 1),
     }
@@ -217,6 +231,10 @@ def format_table(r: dict) -> str:
     for k, v in r.get("depth_sigma_gt_normals", {}).items():
         lines.append(f"{'(GT N,W) σ λ=' + k:<22}{v:>10.3f}{'':>10}")
     lines.append(f"best λ: {r['depth_sigma_best_lambda']}   images: {r['n_images']}")
+    if "inference" in r:
+        inf = r["inference"]
+        lines.append(f"mirror averaging: {'on' if inf['flip_average'] else 'off'}   "
+                     f"mask threshold: {inf['mask_threshold']:.3f}")
     return "\n".join(lines)
 
 
@@ -232,12 +250,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--grid", default=None, help="PNG grid path (default: next to the report)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--update-manifest", action="store_true", help="store metrics in the manifest")
+    ap.add_argument("--no-flip-average", action="store_true", help="one network pass, no mirror averaging")
+    ap.add_argument("--mask-threshold", type=float, default=None,
+                    help="head-probability threshold (default: the manifest's, else 0.5)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     model = load_for_eval(args.weights, args.checkpoint)
+    settings = getattr(model, "inference", None) or InferenceSettings()
+    if args.no_flip_average:
+        settings = dataclasses.replace(settings, flip_average=False)
+    if args.mask_threshold is not None:
+        settings = dataclasses.replace(settings, mask_threshold=args.mask_threshold)
     out = Path(args.out)
     grid = Path(args.grid) if args.grid else out.with_suffix(".png")
-    report = evaluate(model, args.resolution, args.limit, args.dataset, grid_path=grid)
+    report = evaluate(model, args.resolution, args.limit, args.dataset, grid_path=grid, settings=settings)
     report["source"] = args.checkpoint or args.weights or "core/weights/face_net.pt"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")

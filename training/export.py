@@ -5,8 +5,10 @@
     # -> core/weights/face_net.pt (float16 state dict if accuracy holds) + core/weights/manifest.json
 
 The manifest holds the file's SHA-256, the NetConfig, the training step, the
-training commit (``git rev-parse HEAD`` when the run started, else at export) and, with ``--report`` (or later
-``training.evaluate --update-manifest``), the evaluation metrics.
+training commit (``git rev-parse HEAD`` when the run started, else at export), the
+inference settings (mirror averaging; the mask threshold chosen on validation heads
+by ``training.calibrate``, with the validation precision/recall it gave) and, with
+``--report`` (or later ``training.evaluate --update-manifest``), the evaluation metrics.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from pathlib import Path
 import torch
 
 from core.network import FaceNet, NetConfig
-from core.predict import MANIFEST_NAME, sha256_file
+from core.predict import MANIFEST_NAME, InferenceSettings, prepare_for_inference, sha256_file
+from training import calibrate
 from training.train import git_commit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,11 +75,15 @@ def export(
     out_dir: str | Path = DEFAULT_OUT,
     dtype: str = "auto",
     report: str | Path | None = None,
+    flip_average: bool = True,
+    calibration_images: int = 200,
 ) -> dict:
     """Write ``face_net.pt`` and ``manifest.json`` into ``out_dir``; returns the manifest.
 
     dtype : ``"float16"``, ``"float32"`` or ``"auto"`` (float16 when it changes the
         normals by < FP16_MAX_NORMAL_DEG on average and flips < FP16_MAX_MASK_FLIPS of mask pixels).
+    flip_average : the add-on's mirror averaging (:class:`core.predict.InferenceSettings`).
+    calibration_images : validation heads for the mask threshold (0: keep 0.5).
     """
     model, ckpt = model_from_checkpoint(checkpoint)
     resolution = int(ckpt["config"].get("resolution", 128))
@@ -92,6 +99,15 @@ def export(
     tmp = weights.with_name(weights.name + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, weights)
+    # the threshold is chosen for the weights as the add-on loads them (stored dtype, BatchNorm folded)
+    shipped = FaceNet(model.cfg)
+    shipped.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    shipped = prepare_for_inference(shipped, "cpu")
+    if calibration_images > 0:
+        calib = calibrate.calibrate(shipped, calibration_images, resolution, flip_average)
+        settings = InferenceSettings(flip_average=flip_average, mask_threshold=calib["mask_threshold"])
+    else:
+        calib, settings = {}, InferenceSettings(flip_average=flip_average)
     metrics = json.loads(Path(report).read_text()) if report else {}
     manifest = {
         "file": weights.name,
@@ -104,6 +120,8 @@ def export(
         "training_commit": ckpt.get("git_commit") or git_commit(),  # HEAD when training started
         "training_config": ckpt["config"],
         "float16_check": fp16_check,
+        "inference": settings.to_dict(),
+        "mask_calibration": calib,
         "exported": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "metrics": metrics,
     }
@@ -117,11 +135,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out-dir", default=str(DEFAULT_OUT))
     ap.add_argument("--dtype", choices=["auto", "float16", "float32"], default="auto")
     ap.add_argument("--report", default=None, help="evaluation report JSON to embed as metrics")
+    ap.add_argument("--no-flip-average", action="store_true",
+                    help="ship one network pass, no mirror averaging")
+    ap.add_argument("--calibration-images", type=int, default=200,
+                    help="validation heads for choosing the mask threshold (0: keep 0.5)")
     args = ap.parse_args(argv)
-    m = export(args.checkpoint, args.out_dir, args.dtype, args.report)
+    m = export(args.checkpoint, args.out_dir, args.dtype, args.report, not args.no_flip_average,
+               args.calibration_images)
     print(
         f"exported step {m['step']} as {m['dtype']} ({m['bytes'] / 1e6:.2f} MB) to {args.out_dir}; "
-        f"float16 check {m['float16_check']}; sha256 {m['sha256'][:16]}..."
+        f"float16 check {m['float16_check']}; sha256 {m['sha256'][:16]}...\n"
+        f"inference {m['inference']}; mask calibration {m['mask_calibration']}"
     )
 
 

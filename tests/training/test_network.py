@@ -12,7 +12,16 @@ import torch
 
 from core.errors import FaceFromPhotoError
 from core.network import FaceNet, NetConfig, fuse_batchnorm
-from core.predict import Maps, load_model, predict_maps, sha256_file
+from core.predict import (
+    InferenceSettings,
+    Maps,
+    forward_maps,
+    load_model,
+    mirror_back,
+    predict_maps,
+    sha256_file,
+)
+from training.calibrate import LOGIT_GRID, choose_mask_threshold, precision_recall
 from training.evaluate import evaluate, pooled_sigma, robust_variance
 from training.export import export
 from training.train import parse_args, train
@@ -88,7 +97,7 @@ def exported(tmp_path_factory):
             "--warmup-steps", "1", "--net.widths", "8", "8", "16", "--net.decoder-widths", "4", "4", "8",
             "--out-dir", str(tmp / "run")]
     train(parse_args(args))
-    manifest = export(tmp / "run" / "checkpoint.pt", tmp / "weights", dtype="float16")
+    manifest = export(tmp / "run" / "checkpoint.pt", tmp / "weights", dtype="float16", calibration_images=4)
     return tmp / "weights", manifest
 
 
@@ -100,6 +109,10 @@ def test_export_writes_hashed_half_precision_weights_and_manifest(exported):
     assert len(manifest["training_commit"]) in (40, 7) or manifest["training_commit"] == "unknown"
     state = torch.load(folder / "face_net.pt", weights_only=True)
     assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
+    calib = manifest["mask_calibration"]
+    assert calib["n_images"] == 4 and calib["split"] == "val"
+    assert manifest["inference"] == {"flip_average": True, "mask_threshold": calib["mask_threshold"]}
+    assert 0.0 < calib["mask_threshold"] < 1.0 and 0.0 <= calib["recall"] <= 1.0
 
 
 def test_load_model_and_predict_maps(exported):
@@ -130,9 +143,71 @@ def test_inference_layout_is_channels_last_on_cpu_and_gives_the_nchw_maps(export
     nchw = model.to(memory_format=torch.contiguous_format)
     x = torch.from_numpy(crop.astype(np.float32).transpose(2, 0, 1) / 255.0)[None]
     with torch.inference_mode():
-        ref = nchw(x)
+        ref = forward_maps(nchw, x, model.inference.flip_average)
     assert np.allclose(maps.normals, ref["normals"][0].numpy().transpose(1, 2, 0), atol=1e-5)
     assert np.allclose(maps.grad_mag, ref["grad_mag"][0, 0].numpy(), atol=1e-5)
+
+
+def test_mirror_averaging_makes_the_maps_mirror_equivariant(exported):
+    """Mirroring the photo mirrors every averaged map (normal x and canonical X flip sign/side)."""
+    folder, _ = exported
+    model = load_model(folder / "face_net.pt", device="cpu")
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    with torch.inference_mode():
+        for flip_average in (True, False):
+            a = forward_maps(model, x, flip_average)
+            b = mirror_back(forward_maps(model, x.flip(-1), flip_average))
+            same = all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+            assert same == flip_average  # a single pass of an asymmetric network is not equivariant
+    assert torch.allclose(a["normals"].norm(dim=1), torch.ones(2, 32, 32), atol=1e-5)
+
+
+def test_mask_threshold_comes_from_the_manifest(exported, tmp_path):
+    folder, _ = exported
+    crop = np.random.default_rng(2).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    counts = []
+    for name, p in (("low", 0.05), ("high", 0.95)):
+        d = _copy(folder, tmp_path / name)
+        m = json.loads((d / "manifest.json").read_text())
+        m["inference"]["mask_threshold"] = p
+        (d / "manifest.json").write_text(json.dumps(m))
+        model = load_model(d / "face_net.pt", device="cpu")
+        assert model.inference == InferenceSettings(flip_average=True, mask_threshold=p)
+        maps = predict_maps(crop, model)
+        assert np.array_equal(maps.mask, maps.mask_prob > p)
+        counts.append(int(maps.mask.sum()))
+    assert counts[0] >= counts[1]
+    d = _copy(folder, tmp_path / "bad")
+    m = json.loads((d / "manifest.json").read_text())
+    m["inference"]["mask_threshold"] = 1.5
+    (d / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(FaceFromPhotoError, match="unreadable"):
+        load_model(d / "face_net.pt")
+
+
+def test_precision_recall_over_thresholds_matches_direct_counts():
+    rng = np.random.default_rng(0)
+    truth = rng.random(5000) < 0.4
+    logits = rng.normal(np.where(truth, 1.5, -1.5), 1.2)
+    thresholds = np.array([-2.0, -0.5, 0.0, 0.7, 3.0])
+    precision, recall = precision_recall(logits, truth, thresholds)
+    for k, t in enumerate(thresholds):
+        pred = logits > t
+        assert precision[k] == pytest.approx((pred & truth).sum() / pred.sum())
+        assert recall[k] == pytest.approx((pred & truth).sum() / truth.sum())
+
+
+def test_mask_threshold_maximises_the_smaller_margin_to_both_targets():
+    rng = np.random.default_rng(1)
+    truth = rng.random(200_000) < 0.5
+    logits = rng.normal(np.where(truth, 3.0, -3.0), 1.0)  # separable enough to meet both targets
+    r = choose_mask_threshold(logits, truth, precision_target=0.96, recall_target=0.985)
+    assert r["precision"] >= 0.96 and r["recall"] >= 0.985 and r["margin"] >= 0
+    precision, recall = precision_recall(logits, truth, LOGIT_GRID)
+    margins = np.minimum(precision - 0.96, recall - 0.985)
+    assert r["margin"] == pytest.approx(margins.max())
+    # recall matters more to the targets here than precision: the threshold sits below logit 0
+    assert r["logit"] < 0 and r["mask_threshold"] == pytest.approx(1 / (1 + np.exp(-r["logit"])))
 
 
 def _copy(folder: Path, dest: Path) -> Path:
@@ -201,6 +276,7 @@ def test_evaluate_reports_the_required_keys(exported, tmp_path):
         assert np.isfinite(report[key]), key
     assert set(report["depth_sigma"]) == {"0.0", "0.05", "0.1", "0.2", "0.3", "direct"}
     assert report["n_images"] == 3 and (tmp_path / "g.png").stat().st_size > 0
+    assert report["inference"] == model.inference.to_dict()
 
 
 def test_numpy_test_samples_become_channel_first_tensors():

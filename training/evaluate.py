@@ -10,6 +10,8 @@ Metrics (pixels pooled over the whole test set unless said otherwise):
 - mask precision / recall of ``mask_prob > threshold`` against the ground-truth mask;
 - normal angular error (deg) over GT mask ∩ predicted mask: mean, std and the
   fractions below 10, 20 and 30 deg;
+- the mean normal error per region (:func:`region_masks`): near the silhouette,
+  and where the image shows the head, hair, glasses or clothing in front of it;
 - depth error σ by the paper's robust protocol, per image over the mask
   intersection: error e = predicted - true depth (px), median M, σ_M = std of
   the errors within M ± 7 px, variance of the errors within M ± 3 σ_M;
@@ -42,6 +44,7 @@ from training.synth.dataset import KEYS, to_tensors
 LAMBDAS = (0.0, 0.05, 0.1, 0.2, 0.3)  # the normals paper's λ sweep
 DEPTH_WINDOW_PX = 7.0  # errors within M ± 7 px give σ_M (paper's protocol)
 DEPTH_SIGMAS = 3.0  # variance over errors within M ± 3 σ_M (paper's protocol)
+OCCLUDER_KINDS = {"uncovered": 0, "hair": 1, "glasses": 2, "clothing": 3}  # generator's ``occluder`` map
 PAPER = {  # normals paper, Table 1, its synthetic test set at 128 x 128
     "mask_precision": 0.9372, "mask_recall": 0.9840, "normal_mean_deg": 10.01, "normal_std_deg": 12.45,
     "normal_lt10": 0.6750, "normal_lt20": 0.9265, "normal_lt30": 0.9713,
@@ -104,9 +107,29 @@ def test_batches(dataset: str | None, resolution: int, limit: int | None, batch_
         ds = test_set(resolution)
     n = len(ds) if limit is None else min(limit, len(ds))
     for start in range(0, n, batch_size):
-        items = [ds[i] for i in range(start, min(n, start + batch_size))]
-        items = [it if isinstance(it["image"], torch.Tensor) else to_tensors(it) for it in items]
-        yield {k: torch.stack([it[k].float() for it in items]) for k in KEYS}
+        raw = [ds[i] for i in range(start, min(n, start + batch_size))]
+        items = [it if isinstance(it["image"], torch.Tensor) else to_tensors(it) for it in raw]
+        batch = {k: torch.stack([it[k].float() for it in items]) for k in KEYS}
+        if all("occluder" in it for it in raw):
+            batch["occluder"] = torch.stack([torch.as_tensor(np.asarray(it["occluder"])) for it in raw])
+        yield batch
+
+
+def region_masks(gt_mask: np.ndarray, occluder: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Pixel groups of one test image for the per-region normal error, each (S, S) bool.
+
+    ``silhouette_2px``: head pixels within 2 px of the ground-truth mask's edge
+    (Euclidean distance to the nearest non-head pixel <= 2). With the generator's
+    ``occluder`` map (S, S) uint8: ``uncovered`` (the image shows the head),
+    ``hair``, ``glasses``, ``clothing`` (the image shows that in front of the head).
+    """
+    from scipy.ndimage import distance_transform_edt
+
+    regions = {"silhouette_2px": gt_mask & (distance_transform_edt(gt_mask) <= 2.0)}
+    if occluder is not None:
+        for name, kind in OCCLUDER_KINDS.items():
+            regions[name] = gt_mask & (occluder == kind)
+    return regions
 
 
 def evaluate(
@@ -133,6 +156,8 @@ def evaluate(
     var_direct: list[float] = []
     var_gt: dict[float, list[float]] = {lam: [] for lam in lambdas}  # integration floor: GT N, W, mask
     grid: list[np.ndarray] = []
+    region_sum: dict[str, float] = {}
+    region_n: dict[str, int] = {}
     n_images = 0
     t0 = time.time()
     for batch in test_batches(dataset, resolution, limit):
@@ -152,6 +177,13 @@ def evaluate(
             fn += int((~mask & gt_mask).sum())
             both = mask & gt_mask
             angles.append(angular_error_deg(n_pred[both], gt_n[both]))
+            occ = batch["occluder"][b].numpy() if "occluder" in batch else None
+            err = np.zeros(both.shape, np.float64)
+            err[both] = angles[-1]
+            for name, sel in region_masks(gt_mask, occ).items():
+                sel = sel & both
+                region_sum[name] = region_sum.get(name, 0.0) + float(err[sel].sum())
+                region_n[name] = region_n.get(name, 0) + int(sel.sum())
             var_direct.append(robust_variance((d_pred - gt_d)[both]))
             d_show = None
             gt_w = batch["grad_mag"][b, 0].numpy()
@@ -199,6 +231,11 @@ def evaluate(
         "depth_sigma_best_lambda": best,
         "depth_units": "px of the map",
         "depth_sigma_gt_normals": {str(lam): pooled_sigma(v) for lam, v in var_gt.items() if v},
+        "normal_by_region": {
+            name: {"mean_deg": region_sum[name] / max(1, region_n[name]),
+                   "fraction": region_n[name] / max(1, int(ang.size))}
+            for name in region_sum
+        },
         "inference": settings.to_dict(),
         "paper": PAPER,
         "seconds": round(time.time() - t0, 1),
@@ -231,6 +268,9 @@ def format_table(r: dict) -> str:
     for k, v in r.get("depth_sigma_gt_normals", {}).items():
         lines.append(f"{'(GT N,W) σ λ=' + k:<22}{v:>10.3f}{'':>10}")
     lines.append(f"best λ: {r['depth_sigma_best_lambda']}   images: {r['n_images']}")
+    for name, v in r.get("normal_by_region", {}).items():
+        share = f"({100 * v['fraction']:.1f} % of pixels)"
+        lines.append(f"{'normal deg ' + name:<22}{v['mean_deg']:>10.2f}   {share}")
     if "inference" in r:
         inf = r["inference"]
         lines.append(f"mirror averaging: {'on' if inf['flip_average'] else 'off'}   "

@@ -277,6 +277,23 @@ def test_evaluate_reports_the_required_keys(exported, tmp_path):
     assert set(report["depth_sigma"]) == {"0.0", "0.05", "0.1", "0.2", "0.3", "direct"}
     assert report["n_images"] == 3 and (tmp_path / "g.png").stat().st_size > 0
     assert report["inference"] == model.inference.to_dict()
+    edge = report["normal_by_region"]["silhouette_2px"]
+    assert 0.0 < edge["fraction"] < 1.0 and np.isfinite(edge["mean_deg"])
+
+
+def test_region_masks_split_the_head_by_silhouette_distance_and_occluder():
+    from training.evaluate import region_masks
+
+    gt = np.zeros((20, 20), bool)
+    gt[5:15, 5:15] = True
+    occ = np.zeros((20, 20), np.uint8)
+    occ[5:8, :] = 1  # hair over the top rows
+    occ[0:3, :] = 3  # clothing outside the head is not a head region
+    r = region_masks(gt, occ)
+    assert r["silhouette_2px"].sum() == 100 - 6 * 6  # a 2-px ring of the 10 x 10 square
+    assert r["hair"].sum() == 30 and r["clothing"].sum() == 0
+    assert r["uncovered"].sum() == 70 and not (r["uncovered"] & r["hair"]).any()
+    assert set(region_masks(gt, None)) == {"silhouette_2px"}
 
 
 def test_numpy_test_samples_become_channel_first_tensors():

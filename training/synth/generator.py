@@ -18,6 +18,10 @@ Per-sample dict (numpy; see docs/conventions.md), S = resolution:
 - ``corr``     (S, S, 3) float32 in [0, 1], canonical coordinates (anny model frame
   X, Y, Z of the mean neutral head, normalised by its bounding box) of the surface
   point; 0 outside the mask.
+- ``occluder`` (S, S) uint8, what the image shows in front of the head model or the
+  background: 0 nothing (the head itself, or background), 1 hair, 2 glasses,
+  3 clothing (the kinds of ``appearance.Occluders``). For diagnostics
+  (``training.evaluate`` reports the normal error per kind); not a training target.
 
 Camera and depth. Camera frame: x right, y up, z toward the viewer, camera at the
 origin looking down -z; a point P = (X, Y, Z) has distance D = -Z along the view
@@ -275,12 +279,15 @@ def render_head(model: HeadModel, verts: np.ndarray, params: HeadParams, split: 
     corr = np.zeros((S, S, 3), np.float32)
     corr[mask] = att[:, 3:]
     grad_mag = gradient_magnitude(depth, mask)
+    occluder = np.zeros((S, S), np.uint8)
+    in_front = frag.tri >= n_head_faces
+    occluder[in_front] = scene.kind[frag.tri[in_front] - n_head_faces]
 
     # ---- appearance
     image = appearance.shade(model, scene.look, frag_h, frag, all_xyz, np.concatenate([vn, scene.normals]),
                              all_faces, n_head_faces, scene, rng, S, f, center, back_face)
     return dict(image=image.astype(np.float32), normals=normals, grad_mag=grad_mag, mask=mask,
-                depth=depth, corr=np.clip(corr, 0.0, 1.0).astype(np.float32), info=info)
+                depth=depth, corr=np.clip(corr, 0.0, 1.0).astype(np.float32), occluder=occluder, info=info)
 
 
 def block_vertices(model: HeadModel, split: str, block: int) -> tuple[np.ndarray, list[HeadParams]]:

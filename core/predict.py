@@ -223,6 +223,11 @@ def to_image_tensor(crop: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None]
 
 
+def inference_settings(model: FaceNet) -> InferenceSettings:
+    """The settings :func:`load_model` attached to ``model``; the defaults for a bare FaceNet."""
+    return getattr(model, "inference", None) or InferenceSettings()
+
+
 def mirror_back(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Maps predicted for a left-right mirrored image, mirrored back into the original's frame.
 
@@ -268,7 +273,7 @@ def predict_maps(crop: np.ndarray, model: FaceNet, settings: InferenceSettings |
         (the manifest's), else :class:`InferenceSettings` ().
     """
     if settings is None:
-        settings = getattr(model, "inference", None) or InferenceSettings()
+        settings = inference_settings(model)
     x = to_image_tensor(crop)
     s = model.cfg.stride
     if x.shape[-1] != x.shape[-2] or x.shape[-1] % s:

@@ -38,7 +38,14 @@ import torch
 
 from core.integration import integrate_normals
 from core.network import FaceNet
-from core.predict import MANIFEST_NAME, InferenceSettings, forward_maps, load_model, prepare_for_inference
+from core.predict import (
+    MANIFEST_NAME,
+    InferenceSettings,
+    forward_maps,
+    inference_settings,
+    load_model,
+    prepare_for_inference,
+)
 from training.synth.dataset import KEYS, to_tensors
 
 LAMBDAS = (0.0, 0.05, 0.1, 0.2, 0.3)  # the normals paper's λ sweep
@@ -148,7 +155,7 @@ def evaluate(
     ``settings`` default: ``model.inference`` (exported weights), else :class:`InferenceSettings` ().
     """
     if settings is None:
-        settings = getattr(model, "inference", None) or InferenceSettings()
+        settings = inference_settings(model)
     mask_logit = settings.mask_logit
     tp = fp = fn = 0
     angles: list[np.ndarray] = []
@@ -296,7 +303,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     model = load_for_eval(args.weights, args.checkpoint)
-    settings = getattr(model, "inference", None) or InferenceSettings()
+    settings = inference_settings(model)
     if args.no_flip_average:
         settings = dataclasses.replace(settings, flip_average=False)
     if args.mask_threshold is not None:

@@ -45,6 +45,8 @@ class InferenceSettings:
     mask_threshold: float = MASK_THRESHOLD
 
     def __post_init__(self) -> None:
+        if not isinstance(self.flip_average, bool):
+            raise ValueError(f"flip_average must be true or false, got {self.flip_average!r}")
         if not 0.0 < float(self.mask_threshold) < 1.0:
             raise ValueError(f"mask_threshold must lie in (0, 1), got {self.mask_threshold}")
 

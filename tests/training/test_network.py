@@ -178,11 +178,12 @@ def test_mask_threshold_comes_from_the_manifest(exported, tmp_path):
         counts.append(int(maps.mask.sum()))
     assert counts[0] >= counts[1]
     d = _copy(folder, tmp_path / "bad")
-    m = json.loads((d / "manifest.json").read_text())
-    m["inference"]["mask_threshold"] = 1.5
-    (d / "manifest.json").write_text(json.dumps(m))
-    with pytest.raises(FaceFromPhotoError, match="unreadable"):
-        load_model(d / "face_net.pt")
+    for key, bad in (("mask_threshold", 1.5), ("flip_average", "yes")):
+        m = json.loads((folder / "manifest.json").read_text())
+        m["inference"][key] = bad
+        (d / "manifest.json").write_text(json.dumps(m))
+        with pytest.raises(FaceFromPhotoError, match="unreadable"):
+            load_model(d / "face_net.pt")
 
 
 def test_precision_recall_over_thresholds_matches_direct_counts():

@@ -119,6 +119,14 @@ def write_untrained_weights(folder: str | Path, *, seed: int = 0, **config: obje
     return path
 
 
+def model_from_state(cfg: NetConfig, state: dict[str, torch.Tensor]) -> FaceNet:
+    """FaceNet of ``cfg`` in eval mode with ``state`` loaded, floating tensors cast to float32
+    (the shipped file stores float16). Raises ``RuntimeError`` when ``state`` does not fit ``cfg``."""
+    model = FaceNet(cfg).eval()
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    return model
+
+
 def pick_device(device: str = "auto") -> torch.device:
     """``"auto"`` -> cuda if present, else mps, else cpu; other strings are passed to torch."""
     if device != "auto":
@@ -179,9 +187,8 @@ def load_model(path: str | Path | None = None, device: str = "auto") -> FaceNet:
         ) from exc
     if not isinstance(state, dict):
         raise FaceFromPhotoError(f"The network weights {path} are not a state dict; reinstall the extension.")
-    model = FaceNet(cfg)
     try:
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+        model = model_from_state(cfg, state)
     except (RuntimeError, AttributeError) as exc:
         raise FaceFromPhotoError(
             f"The network weights {path} do not fit the network architecture in the manifest; "

@@ -22,7 +22,13 @@ from pathlib import Path
 import torch
 
 from core.network import FaceNet, NetConfig
-from core.predict import MANIFEST_NAME, InferenceSettings, prepare_for_inference, sha256_file
+from core.predict import (
+    MANIFEST_NAME,
+    InferenceSettings,
+    model_from_state,
+    prepare_for_inference,
+    sha256_file,
+)
 from training import calibrate
 from training.train import git_commit
 
@@ -47,9 +53,7 @@ def half_state(model: FaceNet) -> dict[str, torch.Tensor]:
 
 def float16_error(model: FaceNet, images: torch.Tensor) -> dict[str, float]:
     """How much float16 storage changes the outputs on images (B, 3, S, S): normals (deg), mask flips."""
-    other = FaceNet(model.cfg).eval()
-    half = half_state(model)
-    other.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in half.items()})
+    other = model_from_state(model.cfg, half_state(model))
     with torch.inference_mode():
         a, b = model(images), other(images)
     cos = (a["normals"] * b["normals"]).sum(1).clamp(-1, 1)
@@ -100,9 +104,7 @@ def export(
     torch.save(state, tmp)
     os.replace(tmp, weights)
     # the threshold is chosen for the weights as the add-on loads them (stored dtype, BatchNorm folded)
-    shipped = FaceNet(model.cfg)
-    shipped.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-    shipped = prepare_for_inference(shipped, "cpu")
+    shipped = prepare_for_inference(model_from_state(model.cfg, state), "cpu")
     if calibration_images > 0:
         calib = calibrate.calibrate(shipped, calibration_images, resolution, flip_average)
         settings = InferenceSettings(flip_average=flip_average, mask_threshold=calib["mask_threshold"])

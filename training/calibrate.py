@@ -75,16 +75,15 @@ def validation_logits(model: FaceNet, n: int = 200, resolution: int = 128, flip_
                       batch_size: int = 16) -> tuple[np.ndarray, np.ndarray]:
     """Mask logits and ground truth of ``n`` validation heads, each flattened to (n * S * S,)."""
     from training.synth import SynthDataset
+    from training.synth.dataset import stacked_batches
 
     ds = SynthDataset(split="val", resolution=resolution, length=n, seed=0)
     logits, truth = [], []
-    for start in range(0, n, batch_size):
-        items = [ds[i] for i in range(start, min(n, start + batch_size))]
-        images = torch.stack([it["image"] for it in items])
+    for batch in stacked_batches(ds, n, batch_size):
         with torch.inference_mode():
-            out = forward_maps(model, images, flip_average)
+            out = forward_maps(model, batch["image"], flip_average)
         logits.append(out["mask_logits"][:, 0].float().numpy().ravel())
-        truth.append(torch.stack([it["mask"][0] for it in items]).numpy().ravel() > 0.5)
+        truth.append(batch["mask"][:, 0].numpy().ravel() > 0.5)
     return np.concatenate(logits), np.concatenate(truth)
 
 

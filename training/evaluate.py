@@ -46,7 +46,7 @@ from core.predict import (
     load_model,
     prepare_for_inference,
 )
-from training.synth.dataset import KEYS, to_tensors
+from training.synth.dataset import stacked_batches
 
 LAMBDAS = (0.0, 0.05, 0.1, 0.2, 0.3)  # the normals paper's λ sweep
 DEPTH_WINDOW_PX = 7.0  # errors within M ± 7 px give σ_M (paper's protocol)
@@ -113,13 +113,7 @@ def test_batches(dataset: str | None, resolution: int, limit: int | None, batch_
 
         ds = test_set(resolution)
     n = len(ds) if limit is None else min(limit, len(ds))
-    for start in range(0, n, batch_size):
-        raw = [ds[i] for i in range(start, min(n, start + batch_size))]
-        items = [it if isinstance(it["image"], torch.Tensor) else to_tensors(it) for it in raw]
-        batch = {k: torch.stack([it[k].float() for it in items]) for k in KEYS}
-        if all("occluder" in it for it in raw):
-            batch["occluder"] = torch.stack([torch.as_tensor(np.asarray(it["occluder"])) for it in raw])
-        yield batch
+    yield from stacked_batches(ds, n, batch_size)
 
 
 def region_masks(gt_mask: np.ndarray, occluder: np.ndarray | None) -> dict[str, np.ndarray]:

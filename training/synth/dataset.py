@@ -81,6 +81,22 @@ class SynthDataset(Dataset):
         return to_tensors(self.sample(int(i)))
 
 
+def stacked_batches(ds, n: int, batch_size: int = 16):
+    """Yield the first ``n`` items of ``ds`` in order, as dicts of (B, C, S, S) float32 tensors.
+
+    Items may be tensor dicts (:class:`SynthDataset`) or numpy sample dicts
+    (:func:`test_set`); every key of :data:`KEYS` is stacked, plus ``occluder``
+    ((B, S, S) uint8, 0 none / 1 hair / 2 glasses / 3 clothing) when every item has one.
+    """
+    for start in range(0, n, batch_size):
+        raw = [ds[i] for i in range(start, min(n, start + batch_size))]
+        items = [it if isinstance(it["image"], torch.Tensor) else to_tensors(it) for it in raw]
+        batch = {k: torch.stack([it[k].float() for it in items]) for k in KEYS}
+        if all("occluder" in it for it in raw):
+            batch["occluder"] = torch.stack([torch.as_tensor(np.asarray(it["occluder"])) for it in raw])
+        yield batch
+
+
 def test_set(resolution: int = 128) -> list[dict]:
     """The fixed 200-image test set (numpy dicts), regenerated bit-exactly from its seed."""
     out = []

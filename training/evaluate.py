@@ -12,6 +12,8 @@ Metrics (pixels pooled over the whole test set unless said otherwise):
   fractions below 10, 20 and 30 deg;
 - the mean normal error per region (:func:`region_masks`): near the silhouette,
   and where the image shows the head, hair, glasses or clothing in front of it;
+- the normal error split into coarse shape, fine relief and what is left after
+  the best global rotation (:mod:`training.normal_error_split`), pooled means;
 - depth error σ by the paper's robust protocol, per image over the mask
   intersection: error e = predicted - true depth (px), median M, σ_M = std of
   the errors within M ± 7 px, variance of the errors within M ± 3 σ_M;
@@ -46,6 +48,7 @@ from core.predict import (
     load_model,
     prepare_for_inference,
 )
+from training.normal_error_split import SPLIT_SIGMA_PX, error_split
 from training.synth.dataset import stacked_batches
 
 LAMBDAS = (0.0, 0.05, 0.1, 0.2, 0.3)  # the normals paper's λ sweep
@@ -159,6 +162,7 @@ def evaluate(
     grid: list[np.ndarray] = []
     region_sum: dict[str, float] = {}
     region_n: dict[str, int] = {}
+    split_sum: dict[str, float] = {}
     n_images = 0
     t0 = time.time()
     for batch in test_batches(dataset, resolution, limit):
@@ -185,6 +189,9 @@ def evaluate(
                 sel = sel & both
                 region_sum[name] = region_sum.get(name, 0.0) + float(err[sel].sum())
                 region_n[name] = region_n.get(name, 0) + int(sel.sum())
+            if both.any():
+                for name, a in error_split(n_pred, gt_n, both).items():
+                    split_sum[name] = split_sum.get(name, 0.0) + float(a.sum())
             var_direct.append(robust_variance((d_pred - gt_d)[both]))
             d_show = None
             gt_w = batch["grad_mag"][b, 0].numpy()
@@ -237,6 +244,10 @@ def evaluate(
                    "fraction": region_n[name] / max(1, int(ang.size))}
             for name in region_sum
         },
+        "normal_by_frequency": {
+            "sigma_px": SPLIT_SIGMA_PX,
+            **{f"{name}_deg": total / max(1, int(ang.size)) for name, total in split_sum.items()},
+        },
         "inference": settings.to_dict(),
         "paper": PAPER,
         "seconds": round(time.time() - t0, 1),
@@ -272,6 +283,11 @@ def format_table(r: dict) -> str:
     for name, v in r.get("normal_by_region", {}).items():
         share = f"({100 * v['fraction']:.1f} % of pixels)"
         lines.append(f"{'normal deg ' + name:<22}{v['mean_deg']:>10.2f}   {share}")
+    split = r.get("normal_by_frequency", {})
+    for name in ("coarse", "fine", "rotated"):
+        if f"{name}_deg" in split:
+            note = f"(low-pass σ {split['sigma_px']} px)"
+            lines.append(f"{'normal deg ' + name:<22}{split[name + '_deg']:>10.2f}   {note}")
     if "inference" in r:
         inf = r["inference"]
         lines.append(f"mirror averaging: {'on' if inf['flip_average'] else 'off'}   "

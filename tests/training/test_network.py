@@ -280,6 +280,8 @@ def test_evaluate_reports_the_required_keys(exported, tmp_path):
     assert report["inference"] == model.inference.to_dict()
     edge = report["normal_by_region"]["silhouette_2px"]
     assert 0.0 < edge["fraction"] < 1.0 and np.isfinite(edge["mean_deg"])
+    split = report["normal_by_frequency"]
+    assert all(np.isfinite(split[f"{k}_deg"]) for k in ("coarse", "fine", "rotated"))
 
 
 def test_region_masks_split_the_head_by_silhouette_distance_and_occluder():

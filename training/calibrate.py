@@ -74,12 +74,10 @@ def choose_mask_threshold(
 def validation_logits(model: FaceNet, n: int = 200, resolution: int = 128, flip_average: bool = True,
                       batch_size: int = 16) -> tuple[np.ndarray, np.ndarray]:
     """Mask logits and ground truth of ``n`` validation heads, each flattened to (n * S * S,)."""
-    from training.synth import SynthDataset
-    from training.synth.dataset import stacked_batches
+    from training.evaluate import split_batches
 
-    ds = SynthDataset(split="val", resolution=resolution, length=n, seed=0)
     logits, truth = [], []
-    for batch in stacked_batches(ds, n, batch_size):
+    for batch in split_batches(None, resolution, n, "val", batch_size):
         with torch.inference_mode():
             out = forward_maps(model, batch["image"], flip_average)
         logits.append(out["mask_logits"][:, 0].float().numpy().ravel())

@@ -105,12 +105,24 @@ def load_for_eval(weights: str | None, checkpoint: str | None) -> FaceNet:
     return load_model(weights, device="cpu")
 
 
-def test_batches(dataset: str | None, resolution: int, limit: int | None, batch_size: int = 16):
-    """Yield dict batches of (B, C, S, S) tensors from the fixed test set (or a given dataset class)."""
-    if dataset:
-        from training.train import load_dataset_class
+def split_batches(dataset: str | None, resolution: int, limit: int | None, split: str = "test",
+                  batch_size: int = 16):
+    """Yield dict batches of (B, C, S, S) tensors of a split (:func:`stacked_batches`).
 
-        ds = load_dataset_class(dataset)(split="test", resolution=resolution, length=limit or 200, seed=0)
+    ``split="test"``: the fixed 200-image test set (``training.synth.test_set``);
+    ``"val"``: the first ``limit`` (default 200) validation heads, rendered on the fly.
+    ``dataset`` ('module:Class') replaces the synthetic heads for either split.
+    """
+    if split not in ("test", "val"):
+        raise ValueError(f"split must be 'test' or 'val', not {split!r}")
+    if dataset or split == "val":
+        if dataset:
+            from training.train import load_dataset_class
+
+            cls = load_dataset_class(dataset)
+        else:
+            from training.synth import SynthDataset as cls
+        ds = cls(split=split, resolution=resolution, length=limit or 200, seed=0)
     else:
         from training.synth import test_set
 
@@ -146,6 +158,7 @@ def evaluate(
     grid_rows: int = 6,
     gt_reference: bool = True,
     settings: InferenceSettings | None = None,
+    split: str = "test",
 ) -> dict:
     """Metrics of ``model`` on the test set (see module docstring); optionally writes a PNG grid.
 
@@ -165,7 +178,7 @@ def evaluate(
     split_sum: dict[str, float] = {}
     n_images = 0
     t0 = time.time()
-    for batch in test_batches(dataset, resolution, limit):
+    for batch in split_batches(dataset, resolution, limit, split):
         with torch.inference_mode():
             out = forward_maps(model, batch["image"], settings.flip_average)
         for b in range(batch["image"].shape[0]):
@@ -227,6 +240,7 @@ def evaluate(
     sig["direct"] = pooled_sigma(var_direct)
     report = {
         "n_images": n_images,
+        "split": split,
         "resolution": resolution,
         "mask_precision": tp / max(1, tp + fp),
         "mask_recall": tp / max(1, tp + fn),
@@ -301,7 +315,9 @@ def main(argv: list[str] | None = None) -> None:
     src.add_argument("--weights", default=None, help="exported weights (default core/weights/face_net.pt)")
     src.add_argument("--checkpoint", default=None, help="training checkpoint instead of exported weights")
     ap.add_argument("--resolution", type=int, default=128)
-    ap.add_argument("--limit", type=int, default=None, help="evaluate only the first N test images")
+    ap.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
+    ap.add_argument("--split", choices=("test", "val"), default="test",
+                    help="the fixed test set (default), or validation heads for comparing training runs")
     ap.add_argument("--dataset", default=None, help="'module:Class' instead of training.synth.test_set")
     ap.add_argument("--out", default="runs/eval/report.json", help="JSON report path")
     ap.add_argument("--grid", default=None, help="PNG grid path (default: next to the report)")
@@ -311,6 +327,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--mask-threshold", type=float, default=None,
                     help="head-probability threshold (default: the manifest's, else 0.5)")
     args = ap.parse_args(argv)
+    if args.update_manifest and (args.split != "test" or args.checkpoint):
+        ap.error("--update-manifest stores the test-set metrics of exported weights, "
+                 "not of --split val or a --checkpoint")
     torch.set_num_threads(args.threads)
     model = load_for_eval(args.weights, args.checkpoint)
     settings = inference_settings(model)
@@ -320,13 +339,14 @@ def main(argv: list[str] | None = None) -> None:
         settings = dataclasses.replace(settings, mask_threshold=args.mask_threshold)
     out = Path(args.out)
     grid = Path(args.grid) if args.grid else out.with_suffix(".png")
-    report = evaluate(model, args.resolution, args.limit, args.dataset, grid_path=grid, settings=settings)
+    report = evaluate(model, args.resolution, args.limit, args.dataset, grid_path=grid, settings=settings,
+                      split=args.split)
     report["source"] = args.checkpoint or args.weights or "core/weights/face_net.pt"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(format_table(report))
     print(f"report {out}, grid {grid}")
-    if args.update_manifest and not args.checkpoint:
+    if args.update_manifest:
         from core.predict import DEFAULT_WEIGHTS
 
         manifest_path = Path(args.weights or DEFAULT_WEIGHTS).parent / MANIFEST_NAME

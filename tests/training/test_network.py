@@ -282,6 +282,21 @@ def test_evaluate_reports_the_required_keys(exported, tmp_path):
     assert 0.0 < edge["fraction"] < 1.0 and np.isfinite(edge["mean_deg"])
     split = report["normal_by_frequency"]
     assert all(np.isfinite(split[f"{k}_deg"]) for k in ("coarse", "fine", "rotated"))
+    assert report["split"] == "test"
+
+
+def test_evaluate_on_validation_heads_sees_other_images_than_the_test_split(exported):
+    from training.evaluate import split_batches
+
+    test = next(split_batches(TOY, 32, 3, "test"))["image"]
+    val = next(split_batches(TOY, 32, 3, "val"))["image"]
+    assert test.shape == val.shape == (3, 3, 32, 32) and not torch.equal(test, val)
+    folder, _ = exported
+    report = evaluate(load_model(folder / "face_net.pt", device="cpu"), resolution=32, limit=3, dataset=TOY,
+                      split="val")
+    assert report["split"] == "val" and report["n_images"] == 3
+    with pytest.raises(ValueError, match="split"):
+        next(split_batches(TOY, 32, 3, "train"))
 
 
 def test_region_masks_split_the_head_by_silhouette_distance_and_occluder():

@@ -48,7 +48,7 @@ from core.predict import (
     load_model,
     prepare_for_inference,
 )
-from training.normal_error_split import SPLIT_SIGMA_PX, error_split
+from training.normal_error_split import SPLIT_SIGMA_PX, angular_error_deg, error_split
 from training.synth.dataset import stacked_batches
 
 LAMBDAS = (0.0, 0.05, 0.1, 0.2, 0.3)  # the normals paper's λ sweep
@@ -77,12 +77,6 @@ def pooled_sigma(variances: list[float]) -> float:
     v = np.asarray(variances, dtype=np.float64)
     v = v[np.isfinite(v)]
     return float(np.sqrt(v.mean())) if v.size else float("nan")
-
-
-def angular_error_deg(n_pred: np.ndarray, n_gt: np.ndarray) -> np.ndarray:
-    """(..., 3) unit normals -> (...) angle between them in degrees."""
-    cos = np.clip((n_pred * n_gt).sum(-1), -1.0, 1.0)
-    return np.degrees(np.arccos(cos))
 
 
 def shade(depth: np.ndarray, mask: np.ndarray) -> np.ndarray:

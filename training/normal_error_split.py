@@ -29,8 +29,9 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-8)
 
 
-def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    cos = np.clip(np.sum(_unit(a) * _unit(b), axis=-1), -1.0, 1.0)
+def angular_error_deg(n_pred: np.ndarray, n_gt: np.ndarray) -> np.ndarray:
+    """(..., 3) unit normals -> (...) angle between them in degrees."""
+    cos = np.clip((n_pred * n_gt).sum(-1), -1.0, 1.0)
     return np.degrees(np.arccos(cos))
 
 
@@ -61,7 +62,7 @@ def error_split(
     low_g = masked_lowpass(g, sel, sigma)
     rot = best_rotation(p[sel], g[sel])
     return {
-        "coarse": _angle_deg(low_p[sel], low_g[sel]),
-        "fine": _angle_deg(low_g[sel] + p[sel] - low_p[sel], g[sel]),
-        "rotated": _angle_deg(p[sel] @ rot.T, g[sel]),
+        "coarse": angular_error_deg(low_p[sel], low_g[sel]),
+        "fine": angular_error_deg(_unit(low_g[sel] + p[sel] - low_p[sel]), g[sel]),
+        "rotated": angular_error_deg(p[sel] @ rot.T, g[sel]),
     }

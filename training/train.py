@@ -76,6 +76,9 @@ class TrainConfig:
     # total, the time before a resume included (0 = no limit)
     anneal_by_time: bool = False  # with max_minutes: decay progress = max(steps, time) so the lr
     # reaches its minimum when max_minutes run out, whatever the throughput (not bit-exact on resume)
+    crop_size: int = 0  # train on random crop_size x crop_size windows of each sample (px, a
+    # multiple of net.stride; 0 = whole samples) while the schedule's progress is below crop_until
+    crop_until: float = 0.0  # fraction of the schedule (steps, or time with anneal_by_time) trained on crops
     halt_at_step: int = 0  # stop (with a checkpoint) when reaching this step (0 = off; for tests)
     resume: bool = False  # continue from out_dir/checkpoint.pt
     progress: bool = True  # tqdm bar on rank 0
@@ -250,6 +253,28 @@ def training_set(cfg: TrainConfig):
     return dataset_cls(split="train", resolution=cfg.resolution, length=cfg.data_length, seed=cfg.seed)
 
 
+def random_crops(batch: dict[str, torch.Tensor], size: int, generator: torch.Generator) -> dict:
+    """One random ``size`` x ``size`` window per sample, the same window in every map.
+
+    Maps are (B, C, S, S); returns (B, C, size, size). Pixel scale is kept (no
+    resampling), so the gradient magnitude W (depth units per pixel) stays valid;
+    depth losses remove the per-sample offset, so a window's depth needs no shift.
+    Windows are drawn from ``generator`` (seeded per step and rank: exact resume).
+    """
+    side = next(iter(batch.values())).shape[-1]
+    if not 0 < size <= side:
+        raise ValueError(f"crop_size must be in 1..{side} px, got {size}")
+    n = next(iter(batch.values())).shape[0]
+    ys = torch.randint(0, side - size + 1, (n,), generator=generator).tolist()
+    xs = torch.randint(0, side - size + 1, (n,), generator=generator).tolist()
+    return {
+        k: torch.stack([v[i, :, y:y + size, x:x + size] for i, (y, x) in enumerate(zip(ys, xs, strict=True))])
+        .contiguous(memory_format=torch.channels_last if v.is_contiguous(memory_format=torch.channels_last)
+                    else torch.contiguous_format)
+        for k, v in batch.items()
+    }
+
+
 def normal_error_deg(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean angle (degrees) between (B, 3, H, W) unit normals over mask (B, 1, H, W)."""
     cos = (pred * gt).sum(1, keepdim=True).clamp(-1, 1)
@@ -316,6 +341,9 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
     np.random.seed(cfg.seed)  # noqa: NPY002 - seeds third-party code using the global RNG
     random.seed(cfg.seed)
     model = FaceNet(cfg.net).to(device)
+    if cfg.crop_size % model.cfg.stride or cfg.crop_size > cfg.resolution:
+        raise ValueError(f"crop_size must be a multiple of {model.cfg.stride} px up to the resolution "
+                         f"{cfg.resolution}, got {cfg.crop_size}")
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model.parameters(), cfg)
@@ -445,11 +473,14 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
             dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return float(t[0]), bool(t[1])
 
-    def lr_now(elapsed: float) -> float:
+    def progress_now(elapsed: float) -> float | None:
+        """The lr schedule's decay fraction: by steps, or max(steps, time) with anneal_by_time."""
         if not (cfg.anneal_by_time and cfg.max_minutes > 0):
-            return lr_at(step, cfg)
+            return None
         time_frac = (elapsed_before + elapsed) / (cfg.max_minutes * 60)
-        return lr_at(step, cfg, max(schedule_progress(step, cfg), time_frac))
+        return max(schedule_progress(step, cfg), time_frac)
+
+    crop_gen = torch.Generator()
 
     last_ckpt = time.time()
     t_log, samples_since = time.time(), 0
@@ -461,8 +492,13 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
         for batch in loader:
             batch = to_device(batch, device, cfg.channels_last)
             elapsed, stop_flag = synced_clock()
+            progress = progress_now(elapsed)
             for g in opt.param_groups:
-                g["lr"] = lr_now(elapsed)
+                g["lr"] = lr_at(step, cfg, progress)
+            in_crop_phase = (schedule_progress(step, cfg) if progress is None else progress) < cfg.crop_until
+            if cfg.crop_size and in_crop_phase:
+                crop_gen.manual_seed(cfg.seed * 1_000_003 + step * 97 + rank)
+                batch = random_crops(batch, cfg.crop_size, crop_gen)
             out = ddp_model(batch["image"])
             terms = generator_terms(out, batch, cfg.loss)
             loss = weighted_total(terms, cfg.loss)

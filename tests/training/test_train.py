@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.train import TrainConfig, parse_args, train
+from training.train import TrainConfig, parse_args, random_crops, train
 
 ROOT = Path(__file__).resolve().parents[2]
 TOY = str(Path(__file__).with_name("toy_heads.py")) + ":ToyHeads"
@@ -132,3 +132,34 @@ def test_time_limit_counts_the_training_time_before_a_resume(tmp_path):
     ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
     assert ckpt["step"] == 6 and ckpt["elapsed_s"] > 60.0  # one step, then the limit stops it
     assert last["lr"] == pytest.approx(TrainConfig().lr * TrainConfig().lr_min_ratio)  # schedule at its end
+
+
+def test_random_crops_cut_the_same_window_from_every_map():
+    side = 12
+    yx = torch.arange(side * side, dtype=torch.float32).view(1, 1, side, side).repeat(3, 1, 1, 1)
+    batch = {"image": yx.repeat(1, 3, 1, 1), "depth": yx.clone()}
+    crops = random_crops(batch, 4, torch.Generator().manual_seed(1))
+    assert crops["image"].shape == (3, 3, 4, 4) and crops["depth"].shape == (3, 1, 4, 4)
+    for i in range(3):
+        top_left = int(crops["depth"][i, 0, 0, 0])
+        y, x = divmod(top_left, side)
+        assert torch.equal(crops["depth"][i, 0], yx[0, 0, y:y + 4, x:x + 4])
+        assert torch.equal(crops["image"][i], crops["depth"][i].expand(3, -1, -1))
+    again = random_crops(batch, 4, torch.Generator().manual_seed(1))
+    assert torch.equal(again["depth"], crops["depth"])
+    with pytest.raises(ValueError, match="crop_size"):
+        random_crops(batch, 13, torch.Generator())
+
+
+def test_crop_phase_trains_on_windows_and_resumes_exactly(tmp_path):
+    crop = ["--steps", "12", "--log-every", "4", "--crop-size", "16", "--crop-until", "0.5"]
+    full, _ = train(parse_args(SMALL + crop + ["--out-dir", str(tmp_path / "full")]))
+    train(parse_args(SMALL + crop + ["--out-dir", str(tmp_path / "part"), "--halt-at-step", "3"]))
+    resumed, _ = train(parse_args(SMALL + crop + ["--out-dir", str(tmp_path / "part"), "--resume"]))
+    for k, v in full.state_dict().items():
+        assert torch.equal(v, resumed.state_dict()[k]), f"resumed run differs in {k}"
+    whole, _ = train(parse_args(SMALL + ["--steps", "12", "--out-dir", str(tmp_path / "whole")]))
+    stem = "encoder.stem.0.0.weight"
+    assert not torch.equal(whole.state_dict()[stem], full.state_dict()[stem])  # the windows changed training
+    with pytest.raises(ValueError, match="multiple of 4"):
+        train(parse_args(SMALL + ["--crop-size", "18", "--out-dir", str(tmp_path / "bad")]))

@@ -261,10 +261,9 @@ def random_crops(batch: dict[str, torch.Tensor], size: int, generator: torch.Gen
     depth losses remove the per-sample offset, so a window's depth needs no shift.
     Windows are drawn from ``generator`` (seeded per step and rank: exact resume).
     """
-    side = next(iter(batch.values())).shape[-1]
+    n, _, _, side = next(iter(batch.values())).shape
     if not 0 < size <= side:
         raise ValueError(f"crop_size must be in 1..{side} px, got {size}")
-    n = next(iter(batch.values())).shape[0]
     ys = torch.randint(0, side - size + 1, (n,), generator=generator).tolist()
     xs = torch.randint(0, side - size + 1, (n,), generator=generator).tolist()
     return {
@@ -473,10 +472,10 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
             dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return float(t[0]), bool(t[1])
 
-    def progress_now(elapsed: float) -> float | None:
-        """The lr schedule's decay fraction: by steps, or max(steps, time) with anneal_by_time."""
+    def progress_now(elapsed: float) -> float:
+        """The schedule's decay fraction: by steps, or max(steps, time) with anneal_by_time."""
         if not (cfg.anneal_by_time and cfg.max_minutes > 0):
-            return None
+            return schedule_progress(step, cfg)
         time_frac = (elapsed_before + elapsed) / (cfg.max_minutes * 60)
         return max(schedule_progress(step, cfg), time_frac)
 
@@ -495,8 +494,7 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
             progress = progress_now(elapsed)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, cfg, progress)
-            in_crop_phase = (schedule_progress(step, cfg) if progress is None else progress) < cfg.crop_until
-            if cfg.crop_size and in_crop_phase:
+            if cfg.crop_size and progress < cfg.crop_until:
                 crop_gen.manual_seed(cfg.seed * 1_000_003 + step * 97 + rank)
                 batch = random_crops(batch, cfg.crop_size, crop_gen)
             out = ddp_model(batch["image"])

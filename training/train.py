@@ -9,7 +9,9 @@ Examples::
 
 Everything in ``out_dir``: ``checkpoint.pt`` (model, optimizer, config, step,
 RNG states; written atomically every ``checkpoint_minutes``, at the end and on
-Ctrl-C / SIGTERM), ``metrics.jsonl`` (one JSON object per log line) and
+Ctrl-C / SIGTERM; with ``snapshot_from`` a copy of each one written from that
+point of the schedule on is kept in ``snapshots/``, for ``training.export
+--average-from``), ``metrics.jsonl`` (one JSON object per log line) and
 ``tb/`` (TensorBoard scalars and image grids).
 
 Data: sample ``k`` of the training stream is a pure function of (seed, k), and
@@ -29,6 +31,7 @@ import json
 import math
 import os
 import random
+import shutil
 import signal
 import sys
 import time
@@ -79,6 +82,8 @@ class TrainConfig:
     crop_size: int = 0  # train on random crop_size x crop_size windows of each sample (px, a
     # multiple of net.stride; 0 = whole samples) while the schedule's progress is below crop_until
     crop_until: float = 0.0  # fraction of the schedule (steps, or time with anneal_by_time) trained on crops
+    snapshot_from: float = 0.0  # keep a copy of every checkpoint written once the schedule's progress
+    # reaches this fraction, as snapshots/step_NNNNNN.pt (0 = keep none; training.export averages them)
     halt_at_step: int = 0  # stop (with a checkpoint) when reaching this step (0 = off; for tests)
     resume: bool = False  # continue from out_dir/checkpoint.pt
     progress: bool = True  # tqdm bar on rank 0
@@ -173,6 +178,22 @@ class StepBatchSampler(Sampler):
 def schedule_progress(step: int, cfg: TrainConfig) -> float:
     """Fraction in [0, 1] of the cosine decay reached at ``step`` (0 during warm-up)."""
     return min(1.0, max(0.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)))
+
+
+def decay_progress(step: int, elapsed_s: float, cfg: TrainConfig) -> float:
+    """The schedule's decay fraction after ``step`` steps and ``elapsed_s`` s of training.
+
+    By steps (:func:`schedule_progress`), or with ``anneal_by_time`` and
+    ``max_minutes`` the larger of that and elapsed / max time (not clipped to 1).
+    """
+    if not (cfg.anneal_by_time and cfg.max_minutes > 0):
+        return schedule_progress(step, cfg)
+    return max(schedule_progress(step, cfg), elapsed_s / (cfg.max_minutes * 60))
+
+
+def checkpoint_progress(ckpt: dict) -> float:
+    """:func:`decay_progress` of a saved checkpoint (from its step, elapsed time and config)."""
+    return decay_progress(ckpt["step"], ckpt.get("elapsed_s", 0.0), TrainConfig.from_dict(ckpt["config"]))
 
 
 def lr_at(step: int, cfg: TrainConfig, progress: float | None = None) -> float:
@@ -413,6 +434,7 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
         if not is_main:
             return
         dm = discs
+        elapsed_s = elapsed_before + time.time() - t_start
         save_atomic(
             {
                 "model": model.state_dict(),
@@ -421,12 +443,15 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
                 "disc_optimizer": d_opt.state_dict() if d_opt is not None else None,
                 "config": asdict(cfg),
                 "step": step,
-                "elapsed_s": elapsed_before + time.time() - t_start,
+                "elapsed_s": elapsed_s,
                 "rng": rng_states(),
                 "git_commit": commit,
             },
             ckpt_path,
         )
+        if 0 < cfg.snapshot_from <= decay_progress(step, elapsed_s, cfg):  # as checkpoint_progress reads it
+            (out_dir / "snapshots").mkdir(exist_ok=True)
+            shutil.copyfile(ckpt_path, out_dir / "snapshots" / f"step_{step:06d}.pt")
 
     def log(record: dict) -> None:
         with open(out_dir / "metrics.jsonl", "a") as fh:
@@ -473,11 +498,8 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
         return float(t[0]), bool(t[1])
 
     def progress_now(elapsed: float) -> float:
-        """The schedule's decay fraction: by steps, or max(steps, time) with anneal_by_time."""
-        if not (cfg.anneal_by_time and cfg.max_minutes > 0):
-            return schedule_progress(step, cfg)
-        time_frac = (elapsed_before + elapsed) / (cfg.max_minutes * 60)
-        return max(schedule_progress(step, cfg), time_frac)
+        """:func:`decay_progress` now, ``elapsed`` s into this part of the run."""
+        return decay_progress(step, elapsed_before + elapsed, cfg)
 
     crop_gen = torch.Generator()
 

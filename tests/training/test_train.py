@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from training.export import export, tail_average
 from training.train import TrainConfig, parse_args, random_crops, train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -163,3 +164,33 @@ def test_crop_phase_trains_on_windows_and_resumes_exactly(tmp_path):
     assert not torch.equal(whole.state_dict()[stem], full.state_dict()[stem])  # the windows changed training
     with pytest.raises(ValueError, match="multiple of 4"):
         train(parse_args(SMALL + ["--crop-size", "18", "--out-dir", str(tmp_path / "bad")]))
+
+
+def test_snapshots_are_kept_from_the_given_progress_and_export_averages_their_tail(tmp_path):
+    run = tmp_path / "run"
+    # warm-up 2 of 12 steps: a checkpoint at step s is at schedule progress (s - 2) / 10
+    args = ["--steps", "12", "--checkpoint-minutes", "0", "--snapshot-from", "0.5", "--out-dir", str(run)]
+    train(parse_args(SMALL + args))
+    names = sorted(p.name for p in (run / "snapshots").iterdir())
+    assert names == [f"step_{s:06d}.pt" for s in range(7, 13)]
+    states = {s: torch.load(run / "snapshots" / f"step_{s:06d}.pt", weights_only=False)["model"]
+              for s in range(10, 13)}
+    mean, steps = tail_average(run / "checkpoint.pt", 0.8)
+    assert steps == [10, 11, 12]
+    stem = "encoder.stem.0.0.weight"
+    assert not torch.equal(states[10][stem], states[12][stem])
+    for k, v in mean.items():
+        if v.is_floating_point():
+            assert torch.allclose(v.double(), sum(st[k].double() for st in states.values()) / 3, atol=1e-6), k
+        else:
+            assert torch.equal(v, states[12][k]), k
+    only_last, steps = tail_average(run / "checkpoint.pt", 2.0)  # beyond the schedule: the checkpoint alone
+    assert steps == [12] and all(torch.equal(only_last[k], states[12][k]) for k in only_last)
+    manifest = export(run / "checkpoint.pt", tmp_path / "weights", dtype="float32", calibration_images=0,
+                      average_from=0.8)
+    assert manifest["averaged"] == {"from_progress": 0.8, "steps": [10, 11, 12]}
+    shipped = torch.load(tmp_path / "weights" / "face_net.pt", weights_only=True)
+    assert all(torch.equal(shipped[k], mean[k]) for k in mean)
+    off = ["--steps", "3", "--checkpoint-minutes", "0", "--out-dir", str(tmp_path / "off")]
+    train(parse_args(SMALL + off))
+    assert not (tmp_path / "off" / "snapshots").exists()  # snapshot_from 0: none kept

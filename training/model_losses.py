@@ -28,8 +28,10 @@ class LossConfig:
     """Loss weights and choices; each comment gives the value's source."""
 
     recon: str = "l1"  # "l1" or "l2": pixel loss (FaceVision-GAN uses L1; the normals paper found L2 finer)
+    recon_normals: str = ""  # "l1" or "l2" for the normals alone ("" = recon), to compare them fairly
     w_normals: float = 1.0  # λ1 on unit-normal components (range [-1, 1]); reference weight
-    w_normal_angular: float = 1.0  # 1 - cos(angle), masked; the normals paper's angular criterion
+    w_normal_angular: float = 1.0  # weight of the angular term, masked; the normals paper's angular criterion
+    normal_angle: str = "cos"  # angular term: "cos" = 1 - cos(angle), "rad" = the angle (rad), the metric itself
     w_grad_mag: float = 0.5  # on log1p(W): W spans 0..~30 px/px at silhouettes, log keeps it O(1); tuned here
     w_depth: float = 0.05  # depth in px (offset removed), errors ~20x normals' -> 1/20; tuned here
     w_corr: float = 1.0  # correspondence in [0, 1], same scale as normals; FaceVision-GAN λ1
@@ -77,6 +79,17 @@ def gradient_l1(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor | None)
     return total
 
 
+def angle_between(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Angle (rad, in [0, pi]) between unit vectors a, b (B, 3, H, W); returns (B, 1, H, W).
+
+    atan2(|a x b|, a . b), with 1e-12 under the square root, so that the
+    gradient stays bounded where the vectors (nearly) coincide, unlike acos.
+    """
+    cross = torch.linalg.cross(a, b, dim=1)
+    sin = torch.sqrt((cross * cross).sum(1, keepdim=True) + 1e-12)
+    return torch.atan2(sin, (a * b).sum(1, keepdim=True))
+
+
 def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
     """1 - soft Dice per image, averaged over the batch; logits/target (B, 1, H, W)."""
     p = torch.sigmoid(logits)
@@ -98,13 +111,18 @@ def generator_terms(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
     mask = batch["mask"]
     k = cfg.recon
     n_pred, n_gt = out["normals"], batch["normals"]
-    cos = (n_pred * n_gt).sum(1, keepdim=True).clamp(-1.0, 1.0)
+    if cfg.normal_angle == "rad":
+        angular = angle_between(n_pred, n_gt)
+    elif cfg.normal_angle == "cos":
+        angular = 1.0 - (n_pred * n_gt).sum(1, keepdim=True).clamp(-1.0, 1.0)
+    else:
+        raise ValueError(f"normal_angle must be 'cos' or 'rad', got {cfg.normal_angle!r}")
     w_pred, w_gt = torch.log1p(out["grad_mag"]), torch.log1p(batch["grad_mag"])
     depth = remove_offset(out["depth"], batch["depth"], mask)
     return {
-        "normals": reconstruction(n_pred, n_gt, mask, k),
+        "normals": reconstruction(n_pred, n_gt, mask, cfg.recon_normals or k),
         "normals_grad": gradient_l1(n_pred, n_gt, mask),
-        "normal_angular": masked_mean(1.0 - cos, mask),
+        "normal_angular": masked_mean(angular, mask),
         "grad_mag": reconstruction(w_pred, w_gt, mask, k),
         "grad_mag_grad": gradient_l1(w_pred, w_gt, mask),
         "depth": reconstruction(depth, batch["depth"], mask, k),

@@ -1,0 +1,166 @@
+"""The training losses: each term measures what its docstring says, masks where it should."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from training.model_losses import (
+    GAN_GROUPS,
+    Discriminators,
+    LossConfig,
+    PatchDiscriminator,
+    angle_between,
+    dice_loss,
+    generator_terms,
+    gradient_l1,
+    reconstruction,
+    remove_offset,
+    weighted_total,
+)
+
+
+def unit(x: torch.Tensor) -> torch.Tensor:
+    return x / x.norm(dim=1, keepdim=True)
+
+
+def fake_batch(side: int = 16, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Ground-truth maps of one toy head: a disc mask, smooth normals and depth."""
+    g = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, side), torch.linspace(-1, 1, side), indexing="ij")
+    mask = ((xx**2 + yy**2) < 0.6).float()[None, None].repeat(2, 1, 1, 1)
+    normals = unit(torch.stack([xx, yy, torch.full_like(xx, 1.5)])[None].repeat(2, 1, 1, 1))
+    return {
+        "image": torch.rand(2, 3, side, side, generator=g),
+        "mask": mask,
+        "normals": normals,
+        "grad_mag": torch.rand(2, 1, side, side, generator=g) * 3,
+        "depth": 20 * (1 - xx**2 - yy**2)[None, None].repeat(2, 1, 1, 1),
+        "corr": torch.rand(2, 3, side, side, generator=g),
+    }
+
+
+def perfect_output(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out = {k: batch[k].clone() for k in ("normals", "grad_mag", "depth", "corr")}
+    out["mask_logits"] = (batch["mask"] * 2 - 1) * 40.0  # sigmoid saturates at the truth
+    out["depth"] = out["depth"] + 7.0  # depth is compared up to an offset
+    return out
+
+
+def test_angle_between_is_the_arccos_of_the_dot_product_with_a_bounded_gradient():
+    g = torch.Generator().manual_seed(1)
+    a, b = unit(torch.randn(2, 3, 5, 5, generator=g)), unit(torch.randn(2, 3, 5, 5, generator=g))
+    ref = torch.acos((a * b).sum(1, keepdim=True).clamp(-1, 1))
+    assert angle_between(a, b).shape == (2, 1, 5, 5)
+    torch.testing.assert_close(angle_between(a, b), ref, atol=1e-5, rtol=0)
+    # Identical vectors: angle 0 and a finite gradient (acos's is infinite there).
+    v = a.clone().requires_grad_(True)
+    angle = angle_between(unit(v), a)
+    assert float(angle.detach().max()) < 1e-5
+    angle.sum().backward()
+    assert torch.isfinite(v.grad).all()
+    # 90 degrees apart.
+    x, y = torch.tensor([1.0, 0, 0]).view(1, 3, 1, 1), torch.tensor([0, 1.0, 0]).view(1, 3, 1, 1)
+    assert float(angle_between(x, y)) == pytest.approx(math.pi / 2)
+
+
+def test_reconstruction_is_l1_or_l2_averaged_over_the_mask_only():
+    pred, gt = torch.zeros(1, 1, 2, 2), torch.tensor([[[[1.0, -2.0], [3.0, 100.0]]]])
+    mask = torch.tensor([[[[1.0, 1.0], [1.0, 0.0]]]])
+    assert float(reconstruction(pred, gt, mask, "l1")) == pytest.approx(2.0)
+    assert float(reconstruction(pred, gt, mask, "l2")) == pytest.approx(14 / 3)
+    assert float(reconstruction(pred, gt, None, "l1")) == pytest.approx(106 / 4)
+
+
+def test_gradient_term_ignores_a_constant_offset_and_pairs_across_the_mask_edge():
+    gt = torch.arange(16.0).view(1, 1, 4, 4)
+    assert float(gradient_l1(gt + 5.0, gt, None)) == 0.0
+    bumped = gt.clone()
+    bumped[0, 0, 3, 3] += 10.0  # outside the mask below: its differences are not compared
+    mask = torch.ones(1, 1, 4, 4)
+    mask[0, 0, 3, 3] = 0
+    assert float(gradient_l1(bumped, gt, mask)) == 0.0
+    assert float(gradient_l1(bumped, gt, None)) > 0.0
+
+
+def test_depth_offset_is_removed_per_image_over_the_mask():
+    gt = torch.rand(2, 1, 6, 6)
+    mask = (torch.rand(2, 1, 6, 6) > 0.3).float()
+    pred = gt + torch.tensor([3.0, -4.0]).view(2, 1, 1, 1)
+    torch.testing.assert_close(remove_offset(pred, gt, mask) * mask, gt * mask)
+
+
+def test_dice_is_zero_for_a_perfect_mask_and_near_one_for_its_complement():
+    target = torch.zeros(1, 1, 8, 8)
+    target[..., 2:6, 2:6] = 1
+    assert float(dice_loss((target * 2 - 1) * 40, target)) == pytest.approx(0.0, abs=1e-6)
+    assert float(dice_loss((1 - 2 * target) * 40, target)) > 0.95
+
+
+@pytest.mark.parametrize("angle", ["cos", "rad"])
+@pytest.mark.parametrize("recon", ["l1", "l2"])
+def test_a_perfect_prediction_scores_zero_on_every_term(angle, recon):
+    batch = fake_batch()
+    terms = generator_terms(perfect_output(batch), batch, LossConfig(recon=recon, normal_angle=angle))
+    for name, value in terms.items():
+        assert float(value) == pytest.approx(0.0, abs=1e-5), name
+
+
+def test_angular_term_is_the_mean_masked_angle_or_one_minus_its_cosine():
+    batch = fake_batch()
+    out = perfect_output(batch)
+    theta = 0.3  # rotate every predicted normal by 0.3 rad about the view axis' perpendicular
+    n = batch["normals"]
+    axis = unit(torch.linalg.cross(n, torch.tensor([0.0, 1.0, 0.0]).view(1, 3, 1, 1).expand_as(n), dim=1))
+    out["normals"] = n * math.cos(theta) + torch.linalg.cross(axis, n, dim=1) * math.sin(theta)
+    rad = generator_terms(out, batch, LossConfig(normal_angle="rad"))["normal_angular"]
+    cos = generator_terms(out, batch, LossConfig(normal_angle="cos"))["normal_angular"]
+    assert float(rad) == pytest.approx(theta, rel=1e-4)
+    assert float(cos) == pytest.approx(1 - math.cos(theta), rel=1e-4)
+    with pytest.raises(ValueError, match="normal_angle"):
+        generator_terms(out, batch, LossConfig(normal_angle="degrees"))
+
+
+def test_recon_normals_overrides_the_pixel_loss_for_the_normals_alone():
+    batch = fake_batch()
+    out = perfect_output(batch)
+    out["normals"] = out["normals"] + 0.5
+    out["corr"] = out["corr"] + 0.5
+    l1 = generator_terms(out, batch, LossConfig(recon="l1"))
+    mixed = generator_terms(out, batch, LossConfig(recon="l1", recon_normals="l2"))
+    assert float(l1["normals"]) == pytest.approx(0.5)
+    assert float(mixed["normals"]) == pytest.approx(0.25)
+    assert float(mixed["corr"]) == pytest.approx(float(l1["corr"]))
+
+
+def test_weighted_total_scales_each_term_by_its_named_weight():
+    batch = fake_batch()
+    out = perfect_output(batch)
+    out["corr"] = out["corr"] + 0.5
+    terms = generator_terms(out, batch, LossConfig())
+    base = float(weighted_total(terms, LossConfig()))
+    assert base == pytest.approx(0.5, rel=1e-4)  # only the correspondence is off, by 0.5 everywhere
+    assert float(weighted_total(terms, LossConfig(w_corr=3.0))) == pytest.approx(3 * base, rel=1e-4)
+    assert float(weighted_total(terms, LossConfig(w_normals=10.0))) == pytest.approx(base, rel=1e-4)
+
+
+def test_patch_discriminator_sees_70_px_patches():
+    net = PatchDiscriminator(4, width=8).eval()
+    assert net(torch.zeros(1, 4, 128, 128)).shape == (1, 1, 14, 14)
+    # Receptive field: a change at one pixel reaches only logits whose 70 px patch covers it.
+    x = torch.zeros(1, 4, 256, 256, requires_grad=True)
+    net(x)[0, 0, 10, 10].backward()  # an inner logit: its patch lies within the image
+    rows = torch.nonzero(x.grad.abs().sum((0, 1, 3)) > 0).flatten()
+    cols = torch.nonzero(x.grad.abs().sum((0, 1, 2)) > 0).flatten()
+    assert int(rows.max() - rows.min()) + 1 == 70 and int(cols.max() - cols.min()) + 1 == 70
+
+
+def test_discriminators_take_rgb_plus_each_groups_maps():
+    discs = Discriminators(width=8)
+    batch = fake_batch(side=64)
+    out = perfect_output(batch)
+    assert set(discs.nets) == set(GAN_GROUPS)
+    d, g = discs.loss_d(out, batch).detach(), discs.loss_g(out, batch).detach()
+    assert torch.isfinite(d) and torch.isfinite(g) and float(d) > 0 and float(g) > 0

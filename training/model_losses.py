@@ -31,7 +31,7 @@ class LossConfig:
     recon_normals: str = ""  # "l1" or "l2" for the normals alone ("" = recon), to compare them fairly
     w_normals: float = 1.0  # λ1 on unit-normal components (range [-1, 1]); reference weight
     w_normal_angular: float = 1.0  # weight of the angular term, masked; the normals paper's angular criterion
-    normal_angle: str = "cos"  # angular term: "cos" = 1 - cos(angle), "rad" = the angle (rad), the metric itself
+    normal_angle: str = "cos"  # angular term: "cos" = 1 - cos(angle); "rad" = the angle (rad), the metric
     w_grad_mag: float = 0.5  # on log1p(W): W spans 0..~30 px/px at silhouettes, log keeps it O(1); tuned here
     w_depth: float = 0.05  # depth in px (offset removed), errors ~20x normals' -> 1/20; tuned here
     w_corr: float = 1.0  # correspondence in [0, 1], same scale as normals; FaceVision-GAN λ1

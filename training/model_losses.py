@@ -60,6 +60,8 @@ def reconstruction(
     pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor | None, kind: str
 ) -> torch.Tensor:
     """L1 or L2 between (B, C, H, W) maps, averaged over ``mask`` (all pixels if None)."""
+    if kind not in ("l1", "l2"):
+        raise ValueError(f"the pixel loss must be 'l1' or 'l2', got {kind!r}")
     diff = pred - gt
     err = diff.abs() if kind == "l1" else diff * diff
     return err.mean() if mask is None else masked_mean(err, mask)

@@ -72,6 +72,8 @@ def test_reconstruction_is_l1_or_l2_averaged_over_the_mask_only():
     assert float(reconstruction(pred, gt, mask, "l1")) == pytest.approx(2.0)
     assert float(reconstruction(pred, gt, mask, "l2")) == pytest.approx(14 / 3)
     assert float(reconstruction(pred, gt, None, "l1")) == pytest.approx(106 / 4)
+    with pytest.raises(ValueError, match="'l1' or 'l2'"):
+        reconstruction(pred, gt, mask, "l3")
 
 
 def test_gradient_term_ignores_a_constant_offset_and_pairs_across_the_mask_edge():

@@ -37,7 +37,8 @@ TRAIN := $(PY) -m torch.distributed.run --standalone --nproc_per_node 2 -m train
 	--out-dir checkpoints/face_net --data-dir $(TRAIN_DATA) --steps 30000 --batch-size 16 --threads 1 \
 	--num-workers 0 --lr 3e-3 --warmup-steps 300 --val-every 500 --val-size 32 --image-every 500 \
 	--checkpoint-minutes 5 --max-minutes 158 --anneal-by-time \
-	--net.widths 16 24 64 160 320 --net.decoder-widths 8 12 24 64 96 --loss.w-normals 6 --loss.w-normal-angular 6
+	--net.widths 16 24 64 160 320 --net.decoder-widths 8 12 24 64 96 --loss.recon-normals l2 --loss.w-normals 30 \
+	--loss.w-normal-angular 6
 train: setup
 	test -f $(TRAIN_DATA)/index.json || $(PY) -m training.synth.shards --split train --count 36864 \
 		--out $(TRAIN_DATA) --per-shard 512 --jobs 2

@@ -19,7 +19,10 @@ Metrics (pixels pooled over the whole test set unless said otherwise):
   the errors within M ± 7 px, variance of the errors within M ± 3 σ_M;
   σ = sqrt(mean variance over the images). For depth integrated from the
   predicted N and W (``core.integration.integrate_normals``) at each λ of the
-  paper's sweep, and for the direct depth head.
+  paper's sweep, and for the direct depth head;
+- which of N and W the integrated depth's error comes from: σ at λ = SWAP_LAMBDA
+  with the ground-truth W under the predicted N, and the ground-truth N over
+  the predicted W (same predicted mask), ``depth_sigma_swapped``.
 
 The network runs as the add-on runs it (``core.predict.forward_maps``), with the
 :class:`~core.predict.InferenceSettings` of the weights' manifest (mirror
@@ -52,6 +55,7 @@ from training.normal_error_split import SPLIT_SIGMA_PX, angular_error_deg, error
 from training.synth.dataset import stacked_batches
 
 LAMBDAS = (0.0, 0.05, 0.1, 0.2, 0.3)  # the normals paper's λ sweep
+SWAP_LAMBDA = 0.3  # λ of depth_sigma_swapped: the sweep's best for every shipped model so far
 DEPTH_WINDOW_PX = 7.0  # errors within M ± 7 px give σ_M (paper's protocol)
 DEPTH_SIGMAS = 3.0  # variance over errors within M ± 3 σ_M (paper's protocol)
 OCCLUDER_KINDS = {"uncovered": 0, "hair": 1, "glasses": 2, "clothing": 3}  # generator's ``occluder`` map
@@ -166,6 +170,7 @@ def evaluate(
     var_int: dict[float, list[float]] = {lam: [] for lam in lambdas}
     var_direct: list[float] = []
     var_gt: dict[float, list[float]] = {lam: [] for lam in lambdas}  # integration floor: GT N, W, mask
+    var_swap: dict[str, list[float]] = {"pred_normals_gt_grad_mag": [], "gt_normals_pred_grad_mag": []}
     grid: list[np.ndarray] = []
     region_sum: dict[str, float] = {}
     region_n: dict[str, int] = {}
@@ -214,6 +219,11 @@ def evaluate(
                 var_int[lam].append(robust_variance((d_int - gt_d)[sel]))
                 if lam == 0.1 or d_show is None:
                     d_show = d_int
+            if gt_reference and mask.sum() >= 2:
+                for name, (n_use, w_use) in {"pred_normals_gt_grad_mag": (n_pred, gt_w),
+                                             "gt_normals_pred_grad_mag": (gt_n, w_pred)}.items():
+                    d_sw = integrate_normals(n_use, w_use, mask, lam=SWAP_LAMBDA)
+                    var_swap[name].append(robust_variance((d_sw - gt_d)[both & np.isfinite(d_sw)]))
             if grid_path is not None and len(grid) < grid_rows:
                 img = batch["image"][b].numpy().transpose(1, 2, 0)
                 gray = np.ones(3, np.float32)
@@ -247,6 +257,8 @@ def evaluate(
         "depth_sigma_best_lambda": best,
         "depth_units": "px of the map",
         "depth_sigma_gt_normals": {str(lam): pooled_sigma(v) for lam, v in var_gt.items() if v},
+        "depth_sigma_swapped": {"lambda": SWAP_LAMBDA,
+                                **{name: pooled_sigma(v) for name, v in var_swap.items() if v}},
         "normal_by_region": {
             name: {"mean_deg": region_sum[name] / max(1, region_n[name]),
                    "fraction": region_n[name] / max(1, int(ang.size))}
@@ -287,6 +299,11 @@ def format_table(r: dict) -> str:
         lines.append(f"{name:<22}{v:>10.3f}{'':>10}")
     for k, v in r.get("depth_sigma_gt_normals", {}).items():
         lines.append(f"{'(GT N,W) σ λ=' + k:<22}{v:>10.3f}{'':>10}")
+    swap = r.get("depth_sigma_swapped", {})
+    swap_names = {"pred_normals_gt_grad_mag": "(pred N, GT W)", "gt_normals_pred_grad_mag": "(GT N, pred W)"}
+    for key, name in swap_names.items():
+        if key in swap:
+            lines.append(f"{name + ' σ λ=' + str(swap['lambda']):<22}{swap[key]:>10.3f}{'':>10}")
     lines.append(f"best λ: {r['depth_sigma_best_lambda']}   images: {r['n_images']}")
     for name, v in r.get("normal_by_region", {}).items():
         share = f"({100 * v['fraction']:.1f} % of pixels)"

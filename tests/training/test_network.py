@@ -276,6 +276,10 @@ def test_evaluate_reports_the_required_keys(exported, tmp_path):
                 "normal_lt10", "normal_lt20", "normal_lt30"):
         assert np.isfinite(report[key]), key
     assert set(report["depth_sigma"]) == {"0.0", "0.05", "0.1", "0.2", "0.3", "direct"}
+    swap = report["depth_sigma_swapped"]
+    assert swap["lambda"] == 0.3
+    for key in ("pred_normals_gt_grad_mag", "gt_normals_pred_grad_mag"):
+        assert np.isfinite(swap[key]) and swap[key] >= 0, key
     assert report["n_images"] == 3 and (tmp_path / "g.png").stat().st_size > 0
     assert report["inference"] == model.inference.to_dict()
     edge = report["normal_by_region"]["silhouette_2px"]

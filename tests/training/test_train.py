@@ -112,6 +112,18 @@ def test_training_reads_shards_and_checks_their_resolution(tmp_path):
         train(parse_args(args[:-1] + [str(tmp_path / "wrong"), "--resolution", "64"]))
 
 
+def test_data_on_device_trains_exactly_as_the_shard_loader(tmp_path):
+    toy_shards(tmp_path / "shards", 24)
+    args = SMALL + ["--data-dir", str(tmp_path / "shards"), "--steps", "8", "--log-every", "4"]
+    loader, _ = train(parse_args(args + ["--out-dir", str(tmp_path / "loader")]))
+    memory, _ = train(parse_args(args + ["--out-dir", str(tmp_path / "memory"), "--data-on-device"]))
+    a, b = loader.state_dict(), memory.state_dict()
+    for k in a:
+        assert torch.equal(a[k], b[k]), f"in-memory batches train {k} differently"
+    with pytest.raises(ValueError, match="data_dir"):
+        train(parse_args(SMALL + ["--data-on-device", "--steps", "1", "--out-dir", str(tmp_path / "x")]))
+
+
 def test_channels_last_layout_gives_the_same_training_curve(tmp_path):
     losses, layouts = {}, {}
     for flag in ("--channels-last", "--no-channels-last"):

@@ -65,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--target-faces", type=int)
     g.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
     g.add_argument("--face-index", type=int)
-    g.add_argument("--weights", help="network weights file (default: the shipped model)")
+    g.add_argument("--network", choices=("standard", "large"),
+                   help="shipped network (standard: fastest; large: GPU-trained, more accurate)")
+    g.add_argument("--weights", help="network weights file (overrides --network)")
     g.add_argument("--subdivide", type=int, default=None, metavar="LEVELS",
                    help="subdivision levels applied in exported meshes (default: the preferences' viewport "
                         "levels, 0)")
@@ -88,8 +90,13 @@ def expand_photos(items: Sequence[str]) -> list[Path]:
 
 def option_values(args: argparse.Namespace) -> dict[str, Any]:
     from . import preferences
+    from .core.models import model_weights
 
     values = dict(preferences.default_values(bpy.context))
+    if args.network is not None:
+        values.pop("weights", None)
+        if args.network != "standard":
+            values["weights"] = str(model_weights(args.network))
     for name in ("resolution", "lam", "geometry", "smoothing_factor", "smoothing_iterations",
                  "detail_strength", "detail_sigma", "target_faces", "device", "face_index", "weights"):
         value = getattr(args, name)

@@ -17,8 +17,18 @@ DEVICE_ITEMS = [
 ]
 
 
+NETWORK_ITEMS = [
+    ('standard', "Standard", "0.7 M parameters: the fastest, trainable on a laptop CPU"),
+    ('large', "Large", "3.0 M parameters, trained on a GPU: finer, more accurate normals; "
+                       "about 4x the network time on a CPU"),
+]
+
+
 class FaceFromPhotoPreferences(OptionProps, bpy.types.AddonPreferences):
     bl_idname = __package__
+
+    network: bpy.props.EnumProperty(name="Network", items=NETWORK_ITEMS, default='standard',
+                                    description="Which shipped network predicts the maps")
 
     device: bpy.props.EnumProperty(name="Device", items=DEVICE_ITEMS, default='auto',
                                    description="Where the network runs")
@@ -37,6 +47,7 @@ class FaceFromPhotoPreferences(OptionProps, bpy.types.AddonPreferences):
         layout = self.layout
         layout.use_property_split = True
         col = layout.column(heading="Run")
+        col.prop(self, "network")
         col.prop(self, "device")
         col = layout.column(heading="Images")
         col.prop(self, "pack_images")
@@ -57,12 +68,22 @@ def get(context: Any = None) -> FaceFromPhotoPreferences | None:
     return addon.preferences if addon is not None else None
 
 
+def run_values(prefs: FaceFromPhotoPreferences) -> dict[str, Any]:
+    """The device and, for a network other than the standard one, its weights file."""
+    from .core.models import model_weights
+
+    values: dict[str, Any] = {"device": prefs.device}
+    if prefs.network != 'standard':
+        values["weights"] = str(model_weights(prefs.network))
+    return values
+
+
 def default_values(context: Any = None) -> dict[str, Any]:
-    """Default core options (preferences), plus the device."""
+    """Default core options (preferences), plus the device and network."""
     p = get(context)
     if p is None:
         return {}
-    return {**core_values(p), "device": p.device}
+    return {**core_values(p), **run_values(p)}
 
 
 classes = (FaceFromPhotoPreferences,)

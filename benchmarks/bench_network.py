@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Forward-pass time of the shipped FaceNet on this CPU (single image, 2 threads, inference mode).
 
-    .venv/bin/python benchmarks/bench_network.py [--threads 2] [--repeats 50]
+    .venv/bin/python benchmarks/bench_network.py [--threads 2] [--repeats 50] [--network large]
 
-Uses the NetConfig of core/weights/manifest.json when present (else the
-default config), prepared exactly as ``core.predict.load_model`` does
+Uses the NetConfig of the network's manifest (core/weights/manifest.json for
+the standard one) when present (else the default config), prepared exactly as ``core.predict.load_model`` does
 (BatchNorm folded, NHWC layout on CPU). The last
 line is one JSON object: ``{"forward_ms": {"128": ..., "256": ...}, "params": ...}``
 (medians of wall-clock times over the repeats), plus ``forward_ms_nchw`` (the
@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core.network import FaceNet, NetConfig, count_parameters  # noqa: E402
 from core.predict import InferenceSettings, forward_maps, prepare_for_inference  # noqa: E402
 
-MANIFEST = Path(__file__).resolve().parents[1] / "core" / "weights" / "manifest.json"
+from core.models import MODELS  # noqa: E402
 
 
 def time_forward(model: FaceNet, side: int, repeats: int, clock=time.perf_counter,
@@ -61,11 +61,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=50)
+    ap.add_argument("--network", choices=sorted(MODELS), default="standard", help="shipped network to time")
     args = ap.parse_args()
+    manifest_path = MODELS[args.network].with_name("manifest.json")
     torch.set_num_threads(args.threads)
     cfg, settings = NetConfig(), InferenceSettings()
-    if MANIFEST.exists():
-        manifest = json.loads(MANIFEST.read_text())
+    if manifest_path.exists():
+        manifest = json.loads(manifest_path.read_text())
         cfg, settings = NetConfig.from_dict(manifest["config"]), InferenceSettings.from_manifest(manifest)
     model = FaceNet(cfg)
     params = count_parameters(model)
@@ -89,7 +91,7 @@ def main() -> None:
         str(side): round(statistics.median(time_forward(model, side, reps, time.thread_time)), 2)
         for side, reps in ((128, args.repeats), (256, max(5, args.repeats // 4)))
     }
-    result.update(params=params, threads=args.threads, load_avg_1min=round(os.getloadavg()[0], 2),
+    result.update(network=args.network, params=params, threads=args.threads, load_avg_1min=round(os.getloadavg()[0], 2),
                   config=cfg.to_dict(), inference=settings.to_dict())
     print(json.dumps(result))
 

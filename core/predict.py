@@ -20,10 +20,9 @@ import numpy as np
 import torch
 
 from .errors import FaceFromPhotoError
+from .models import DEFAULT_WEIGHTS
 from .network import FaceNet, NetConfig, fuse_batchnorm
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-DEFAULT_WEIGHTS = WEIGHTS_DIR / "face_net.pt"
 MANIFEST_NAME = "manifest.json"
 MASK_THRESHOLD = 0.5  # head-probability threshold when the manifest names none
 

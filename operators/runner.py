@@ -60,7 +60,7 @@ class RunnerMixin(OptionProps, _OperatorBase):
         prefs = preferences.get(context)
         values: dict[str, Any] = {}
         if prefs is not None:
-            values["device"] = prefs.device
+            values.update(preferences.run_values(prefs))
         settings = getattr(context.scene, "face_from_photo", None)
         if settings is not None:
             values.update(core_values(settings))

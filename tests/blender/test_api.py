@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.blender.ffp_run import NO_WEIGHTS, PHOTO, WEIGHTS, run_script
@@ -70,3 +72,24 @@ emit({"name": obj.name, "faces": len(obj.data.polygons), "dims": list(obj.dimens
 def test_api_with_the_shipped_weights(run_bpy) -> None:
     r = run_script(run_bpy, REAL, args=[str(PHOTO)])
     assert r["name"] == "astronaut" and r["faces"] > 1000 and 0.1 < max(r["dims"]) < 0.5
+
+
+NETWORK = """
+ext = enable_from_source()
+prefs = bpy.context.preferences.addons[MODULE].preferences
+prefs.network = 'large'
+large = ext.api.reconstruct(sys.argv[1])
+prefs.network = 'standard'
+standard = ext.api.reconstruct(sys.argv[1])
+emit({"large": large["face_from_photo_model_sha256"], "standard": standard["face_from_photo_model_sha256"],
+      "options": json.loads(large["face_from_photo_options"]).get("weights")})
+"""
+
+
+@pytest.mark.skipif(not (WEIGHTS.parent / "large" / "face_net.pt").is_file(), reason=NO_WEIGHTS)
+def test_the_network_preference_picks_the_weights(run_bpy) -> None:
+    r = run_script(run_bpy, NETWORK, args=[str(PHOTO)])
+    manifests = {name: json.loads(path.read_text()) for name, path in
+                 (("standard", WEIGHTS.parent / "manifest.json"), ("large", WEIGHTS.parent / "large" / "manifest.json"))}
+    assert r["large"] == manifests["large"]["sha256"] and r["standard"] == manifests["standard"]["sha256"]
+    assert r["options"].endswith("large/face_net.pt")

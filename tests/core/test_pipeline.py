@@ -8,6 +8,7 @@ shipped network skip when core/weights/face_net.pt is absent.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 
 from core import pipeline
 from core.errors import FaceFromPhotoError
+from core.models import MODELS, model_weights
 from core.pipeline import Cancelled, Reconstruction, ReconstructOptions, reconstruct
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -280,6 +282,21 @@ def test_weights_file_changed_on_disk_is_reloaded(tmp_path: Path, sample_rgb: np
         pipeline.get_model(str(copy), "cpu")
     pipeline.clear_model_cache()
     assert len(sha) == 64
+
+
+@pytest.mark.skipif(not MODELS["large"].is_file(), reason="the large network's weights are not installed")
+def test_the_large_network_is_the_more_accurate_and_reconstructs_the_sample(sample_photo: Path) -> None:
+    manifests = {name: json.loads(path.with_name("manifest.json").read_text()) for name, path in MODELS.items()}
+    assert manifests["large"]["metrics"]["normal_mean_deg"] < manifests["standard"]["metrics"]["normal_mean_deg"]
+    pipeline.clear_model_cache()
+    model, sha = pipeline.get_model(str(model_weights("large")), "cpu")
+    assert sha == manifests["large"]["sha256"]
+    assert sum(p.numel() for p in model.parameters()) > 2_500_000  # 3.0 M, BatchNorm folded
+    rec = reconstruct(sample_photo, ReconstructOptions(device="cpu", weights=str(model_weights("large"))))
+    assert rec.model_sha256 == manifests["large"]["sha256"] and rec.maps.mask.mean() > 0.2
+    pipeline.clear_model_cache()
+    with pytest.raises(FaceFromPhotoError, match="Unknown network 'huge'"):
+        model_weights("huge")
 
 
 # ------------------------------------------------------------------- real predict path, untrained weights

@@ -1,0 +1,25 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The shipped networks by name (torch-free: the add-on's preferences read it on the main thread).
+
+Each weights file has its ``manifest.json`` beside it (see :mod:`core.predict`).
+"standard" (0.7 M parameters) trains from scratch in 3 h on a 2-core CPU
+(``make train``) and is the default; "large" (3.0 M) was trained on one GPU
+(``make train-large``): more accurate maps for about 4x the network time on a CPU.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import FaceFromPhotoError
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "face_net.pt"
+MODELS = {"standard": DEFAULT_WEIGHTS, "large": WEIGHTS_DIR / "large" / "face_net.pt"}
+
+
+def model_weights(name: str) -> Path:
+    """Weights file of the shipped network ``name`` (a key of :data:`MODELS`)."""
+    if name not in MODELS:
+        raise FaceFromPhotoError(f"Unknown network {name!r}; choose one of {', '.join(MODELS)}.")
+    return MODELS[name]

@@ -156,3 +156,23 @@ def test_launcher_runs_the_real_pipeline_over_a_mixed_folder(tmp_path: Path) -> 
     ok = next(p for p in rep["photos"] if p["status"] == "ok")
     assert {"load", "detect", "crop", "predict", "integrate", "mesh", "detail", "build"} <= set(ok["timings"])
     assert "2 ok, 3 failed" in proc.stdout
+
+
+NETWORK_OPTION = """
+ext = enable_from_source()
+prefs = bpy.context.preferences.addons[MODULE].preferences
+parse = lambda *extra: ext.cli.option_values(ext.cli.build_parser().parse_args(["reconstruct", "a.png", "-o", "out", *extra]))
+out = {"default": parse().get("weights"), "large": parse("--network", "large").get("weights")}
+prefs.network = 'large'
+out["pref_large"] = parse().get("weights")
+out["pref_large_cli_standard"] = parse("--network", "standard").get("weights")
+out["explicit"] = parse("--network", "large", "--weights", "/w/mine.pt").get("weights")
+emit(out)
+"""
+
+
+def test_network_option_and_preference_choose_the_weights(run_bpy) -> None:
+    r = run_script(run_bpy, NETWORK_OPTION)
+    assert r["default"] is None and r["pref_large_cli_standard"] is None  # the standard network
+    assert r["large"].endswith("large/face_net.pt") and r["pref_large"] == r["large"]
+    assert r["explicit"] == "/w/mine.pt"  # --weights overrides --network

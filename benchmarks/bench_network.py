@@ -30,10 +30,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from core.models import MODELS  # noqa: E402
 from core.network import FaceNet, NetConfig, count_parameters  # noqa: E402
 from core.predict import InferenceSettings, forward_maps, prepare_for_inference  # noqa: E402
-
-from core.models import MODELS  # noqa: E402
 
 
 def time_forward(model: FaceNet, side: int, repeats: int, clock=time.perf_counter,

@@ -90,8 +90,9 @@ def main() -> None:
         str(side): round(statistics.median(time_forward(model, side, reps, time.thread_time)), 2)
         for side, reps in ((128, args.repeats), (256, max(5, args.repeats // 4)))
     }
-    result.update(network=args.network, params=params, threads=args.threads, load_avg_1min=round(os.getloadavg()[0], 2),
-                  config=cfg.to_dict(), inference=settings.to_dict())
+    result.update(network=args.network, params=params, threads=args.threads,
+                  load_avg_1min=round(os.getloadavg()[0], 2), config=cfg.to_dict(),
+                  inference=settings.to_dict())
     print(json.dumps(result))
 
 

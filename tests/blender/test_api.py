@@ -89,7 +89,7 @@ emit({"large": large["face_from_photo_model_sha256"], "standard": standard["face
 @pytest.mark.skipif(not (WEIGHTS.parent / "large" / "face_net.pt").is_file(), reason=NO_WEIGHTS)
 def test_the_network_preference_picks_the_weights(run_bpy) -> None:
     r = run_script(run_bpy, NETWORK, args=[str(PHOTO)])
-    manifests = {name: json.loads(path.read_text()) for name, path in
-                 (("standard", WEIGHTS.parent / "manifest.json"), ("large", WEIGHTS.parent / "large" / "manifest.json"))}
+    folders = {"standard": WEIGHTS.parent, "large": WEIGHTS.parent / "large"}
+    manifests = {name: json.loads((folder / "manifest.json").read_text()) for name, folder in folders.items()}
     assert r["large"] == manifests["large"]["sha256"] and r["standard"] == manifests["standard"]["sha256"]
     assert r["options"].endswith("large/face_net.pt")

@@ -161,7 +161,9 @@ def test_launcher_runs_the_real_pipeline_over_a_mixed_folder(tmp_path: Path) -> 
 NETWORK_OPTION = """
 ext = enable_from_source()
 prefs = bpy.context.preferences.addons[MODULE].preferences
-parse = lambda *extra: ext.cli.option_values(ext.cli.build_parser().parse_args(["reconstruct", "a.png", "-o", "out", *extra]))
+def parse(*extra):
+    args = ext.cli.build_parser().parse_args(["reconstruct", "a.png", "-o", "out", *extra])
+    return ext.cli.option_values(args)
 out = {"default": parse().get("weights"), "large": parse("--network", "large").get("weights")}
 prefs.network = 'large'
 out["pref_large"] = parse().get("weights")

@@ -21,7 +21,9 @@ Uses ``core/weights/face_net.pt`` when present, else untrained weights whose
 mask covers the whole crop (``"weights": "untrained"``: same network cost,
 a larger mesh than a real head gives). Last line: one JSON object.
 
-Usage: ``.venv/bin/python benchmarks/bench_reconstruct.py [--repeats 5]``
+``--network large`` times the large shipped network instead (``core.models``).
+
+Usage: ``.venv/bin/python benchmarks/bench_reconstruct.py [--repeats 5] [--network large]``
 """
 
 from __future__ import annotations
@@ -119,6 +121,7 @@ os._exit(0)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--network", choices=("standard", "large"), default="standard")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="ffp-bench-reconstruct-"))
@@ -129,6 +132,10 @@ def main() -> None:
     from face_from_photo.blender.build import remove_object
 
     weights = None if WEIGHTS.is_file() else str(untrained_weights(tmp / "weights"))
+    if args.network != "standard":
+        from face_from_photo.core.models import model_weights
+
+        weights = str(model_weights(args.network))
     result: dict[str, object] = {"total_s": {}, "stages_s": {}}
     eval_ms: dict[str, float] = {}
     counts: dict[str, int] = {}
@@ -158,7 +165,9 @@ def main() -> None:
     result["modifier_eval_ms_256"] = round(eval_ms["256"], 2)
     result["vertices"] = counts
     result["peak_rss_mb_24mp"] = round(peak_rss_24mp(tmp, weights), 1)
-    result["weights"] = "shipped" if weights is None else "untrained"
+    untrained = args.network == "standard" and weights is not None
+    result["weights"] = "untrained" if untrained else "shipped"
+    result["network"] = args.network
     print(json.dumps(result), flush=True)
     os._exit(0)  # skip bpy's interpreter teardown
 

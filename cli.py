@@ -90,13 +90,11 @@ def expand_photos(items: Sequence[str]) -> list[Path]:
 
 def option_values(args: argparse.Namespace) -> dict[str, Any]:
     from . import preferences
-    from .core.models import model_weights
+    from .core.models import weights_option
 
     values = dict(preferences.default_values(bpy.context))
     if args.network is not None:
-        values.pop("weights", None)
-        if args.network != "standard":
-            values["weights"] = str(model_weights(args.network))
+        values["weights"] = weights_option(args.network)
     for name in ("resolution", "lam", "geometry", "smoothing_factor", "smoothing_iterations",
                  "detail_strength", "detail_sigma", "target_faces", "device", "face_index", "weights"):
         value = getattr(args, name)

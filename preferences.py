@@ -70,11 +70,12 @@ def get(context: Any = None) -> FaceFromPhotoPreferences | None:
 
 def run_values(prefs: FaceFromPhotoPreferences) -> dict[str, Any]:
     """The device and, for a network other than the standard one, its weights file."""
-    from .core.models import model_weights
+    from .core.models import weights_option
 
     values: dict[str, Any] = {"device": prefs.device}
-    if prefs.network != 'standard':
-        values["weights"] = str(model_weights(prefs.network))
+    weights = weights_option(prefs.network)
+    if weights is not None:
+        values["weights"] = weights
     return values
 
 

@@ -23,3 +23,9 @@ def model_weights(name: str) -> Path:
     if name not in MODELS:
         raise FaceFromPhotoError(f"Unknown network {name!r}; choose one of {', '.join(MODELS)}.")
     return MODELS[name]
+
+
+def weights_option(name: str) -> str | None:
+    """The core option ``weights`` for network ``name``: None (the default file) for "standard"."""
+    path = model_weights(name)
+    return None if path == DEFAULT_WEIGHTS else str(path)

@@ -37,6 +37,8 @@ _handle: Any = None
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .core.models import MODELS
+
     parser = argparse.ArgumentParser(
         prog=f"blender -b -c {COMMAND}",
         description="Reconstruct textured 3D face meshes from photos, headless.",
@@ -65,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--target-faces", type=int)
     g.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
     g.add_argument("--face-index", type=int)
-    g.add_argument("--network", choices=("standard", "large"),
+    g.add_argument("--network", choices=tuple(MODELS),
                    help="shipped network (standard: fastest; large: GPU-trained, more accurate)")
     g.add_argument("--weights", help="network weights file (overrides --network)")
     g.add_argument("--subdivide", type=int, default=None, metavar="LEVELS",

@@ -21,13 +21,14 @@ import time
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 from core import pipeline  # noqa: E402
 from core.models import MODELS  # noqa: E402
 from core.pipeline import ReconstructOptions, reconstruct  # noqa: E402
 from core.predict import forward_maps  # noqa: E402
 
-PHOTO = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "astronaut.png")
+PHOTO = os.path.join(ROOT, "examples", "astronaut.png")
 CROP_BOX = (140, 30, 240, 240)  # (x, y, w, h) px of the sample photo: the head
 out = {"torch": torch.__version__, "numpy": np.__version__, "cuda": torch.cuda.is_available(),
        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}

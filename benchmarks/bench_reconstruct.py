@@ -130,12 +130,12 @@ def main() -> None:
     import bpy
     from face_from_photo.blender import job
     from face_from_photo.blender.build import remove_object
+    from face_from_photo.core.models import weights_option
 
-    weights = None if WEIGHTS.is_file() else str(untrained_weights(tmp / "weights"))
-    if args.network != "standard":
-        from face_from_photo.core.models import model_weights
-
-        weights = str(model_weights(args.network))
+    weights = weights_option(args.network)
+    untrained = weights is None and not WEIGHTS.is_file()
+    if untrained:
+        weights = str(untrained_weights(tmp / "weights"))
     result: dict[str, object] = {"total_s": {}, "stages_s": {}}
     eval_ms: dict[str, float] = {}
     counts: dict[str, int] = {}
@@ -165,7 +165,6 @@ def main() -> None:
     result["modifier_eval_ms_256"] = round(eval_ms["256"], 2)
     result["vertices"] = counts
     result["peak_rss_mb_24mp"] = round(peak_rss_24mp(tmp, weights), 1)
-    untrained = args.network == "standard" and weights is not None
     result["weights"] = "untrained" if untrained else "shipped"
     result["network"] = args.network
     print(json.dumps(result), flush=True)

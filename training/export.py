@@ -53,17 +53,23 @@ def model_from_checkpoint(path: str | Path) -> tuple[FaceNet, dict]:
     return model.eval(), ckpt
 
 
-def tail_average(checkpoint: str | Path, start: float) -> tuple[dict[str, torch.Tensor], list[int]]:
+def tail_average(
+    checkpoint: str | Path, start: float, loaded: dict | None = None
+) -> tuple[dict[str, torch.Tensor], list[int]]:
     """Mean model state of the run's snapshots from schedule progress ``start`` on, and their steps.
 
     The snapshots are ``snapshots/*.pt`` beside ``checkpoint``; ``checkpoint`` itself
     always counts (once, if a snapshot holds its step). Float tensors are averaged
     with float64 sums; integer buffers (BatchNorm's batch count) come from the last step.
+    ``loaded`` is ``checkpoint`` already read by the caller (it is not read again).
     """
     checkpoint = Path(checkpoint)
     states: dict[int, dict[str, torch.Tensor]] = {}
     for path in sorted((checkpoint.parent / "snapshots").glob("*.pt")) + [checkpoint]:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        if path == checkpoint and loaded is not None:
+            ckpt = loaded
+        else:
+            ckpt = torch.load(path, map_location="cpu", weights_only=False)
         if checkpoint_progress(ckpt) >= start or path == checkpoint:
             states.setdefault(int(ckpt["step"]), ckpt["model"])
     steps = sorted(states)
@@ -125,7 +131,7 @@ def export(
     model, ckpt = model_from_checkpoint(checkpoint)
     averaged: dict = {}
     if average_from is not None:
-        state, steps = tail_average(checkpoint, average_from)
+        state, steps = tail_average(checkpoint, average_from, loaded=ckpt)
         model.load_state_dict(state)
         averaged = {"from_progress": average_from, "steps": steps}
     resolution = int(ckpt["config"].get("resolution", 128))

@@ -152,6 +152,12 @@ def test_shard_round_trip(tmp_path, block):
         assert np.allclose(a["grad_mag"], b["grad_mag"], rtol=1e-3, atol=1e-3)
     item = ds[0]
     assert item["image"].shape == (3, S, S) and item["mask"].shape == (1, S, S)
+    held = dataset.ShardTensors(str(tmp_path), threads=2)  # the --data-on-device copy: same values
+    assert len(held) == 5
+    batch = held.batch([4, 0, 3])
+    for j, i in enumerate([4, 0, 3]):
+        for k, v in ds[i].items():
+            assert torch.equal(batch[k][j], v), (i, k)
 
 
 def test_parallel_shards_hold_what_one_process_writes(tmp_path, block):

@@ -89,16 +89,20 @@ def test_lr_schedule_warms_up_then_decays_to_the_floor():
     assert lr_at(200, cfg, progress=1.0) == pytest.approx(2e-5)  # anneal_by_time override
 
 
-def toy_shards(folder: Path, count: int, resolution: int = 32) -> None:
-    """``count`` toy heads written as one shard, the format of ``training.synth.shards``."""
+def toy_shards(folder: Path, count: int, resolution: int = 32, per_shard: int = 0) -> None:
+    """``count`` toy heads written as shards of ``per_shard`` (0: one shard), the format of
+    ``training.synth.shards``."""
     import numpy as np
 
     from tests.training.toy_heads import ellipsoid_sample
     from training.synth.shards import pack
 
     folder.mkdir()
-    samples = [ellipsoid_sample(resolution, np.random.default_rng(k)) for k in range(count)]
-    np.savez_compressed(folder / "shard_000000000.npz", **pack(samples, list(range(count))))
+    per_shard = per_shard or count
+    for start in range(0, count, per_shard):
+        index = list(range(start, min(start + per_shard, count)))
+        samples = [ellipsoid_sample(resolution, np.random.default_rng(k)) for k in index]
+        np.savez_compressed(folder / f"shard_{start:09d}.npz", **pack(samples, index))
 
 
 def test_training_reads_shards_and_checks_their_resolution(tmp_path):
@@ -113,7 +117,7 @@ def test_training_reads_shards_and_checks_their_resolution(tmp_path):
 
 
 def test_data_on_device_trains_exactly_as_the_shard_loader(tmp_path):
-    toy_shards(tmp_path / "shards", 24)
+    toy_shards(tmp_path / "shards", 24, per_shard=10)  # 3 shards, the last one short
     args = SMALL + ["--data-dir", str(tmp_path / "shards"), "--steps", "8", "--log-every", "4"]
     loader, _ = train(parse_args(args + ["--out-dir", str(tmp_path / "loader")]))
     memory, _ = train(parse_args(args + ["--out-dir", str(tmp_path / "memory"), "--data-on-device"]))

@@ -175,15 +175,20 @@ class ShardTensors:
             shape = (n, a.shape[3] if a.ndim == 4 else 1, a.shape[1], a.shape[2])
             self.tensors[k] = torch.empty(shape, dtype=torch.from_numpy(a[:1]).dtype, device=self.device)
 
+        def store(j: int, arrays: dict[str, np.ndarray]) -> None:
+            for k in STORE:
+                a = torch.from_numpy(arrays[k])
+                a = a.permute(0, 3, 1, 2) if a.ndim == 4 else a[:, None]
+                self.tensors[k][starts[j]:starts[j + 1]].copy_(a)
+
         def load(j: int) -> None:
             with np.load(files[j]) as z:
-                for k in STORE:
-                    a = torch.from_numpy(z[k])
-                    a = a.permute(0, 3, 1, 2) if a.ndim == 4 else a[:, None]
-                    self.tensors[k][starts[j]:starts[j + 1]].copy_(a)
+                store(j, {k: z[k] for k in STORE})
 
+        store(0, first)  # already decompressed for the dtypes and shapes
+        del first
         with ThreadPoolExecutor(max(1, threads)) as pool:
-            list(pool.map(load, range(len(files))))
+            list(pool.map(load, range(1, len(files))))
 
     def __len__(self) -> int:
         return int(self.tensors["image"].shape[0])

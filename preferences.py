@@ -20,7 +20,7 @@ DEVICE_ITEMS = [
 NETWORK_ITEMS = [
     ('standard', "Standard", "1.5 M parameters: the fastest, trainable on a laptop CPU"),
     ('large', "Large", "3.0 M parameters, trained on a GPU: finer, more accurate normals; "
-                       "about 1.8x the network time on a CPU"),
+                       "about 2x the network time on a CPU"),
 ]
 
 

@@ -4,7 +4,7 @@
 Each weights file has its ``manifest.json`` beside it (see :mod:`core.predict`).
 "standard" (1.5 M parameters) trains from scratch in 3 h on a 2-core CPU
 (``make train``) and is the default; "large" (3.0 M) was trained on one GPU
-(``make train-large``): more accurate maps for about 1.8x the network time on a CPU.
+(``make train-large``): more accurate maps for about 2x the network time on a CPU.
 """
 
 from __future__ import annotations

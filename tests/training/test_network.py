@@ -66,6 +66,20 @@ def test_config_round_trips_through_json():
         NetConfig.from_dict({"widths": [8, 8], "decoder_widths": [4, 4], "colour": 1})
 
 
+def test_the_normals_decoder_can_be_wider_than_the_others():
+    cfg = NetConfig(widths=(8, 8, 16), decoder_widths=(4, 4, 8), normals_decoder_widths=(6, 8, 12))
+    net = FaceNet(cfg).eval()
+    assert net.decoders["normals"].head.in_channels == 6
+    assert net.decoders["normals"].entry[0].out_channels == 12
+    assert all(net.decoders[k].head.in_channels == 4 for k in ("grad_mag", "mask_logits", "depth", "corr"))
+    with torch.no_grad():
+        assert net(torch.rand(1, 3, 32, 32))["normals"].shape == (1, 3, 32, 32)
+    assert NetConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert NetConfig.from_dict({"widths": [8, 8], "decoder_widths": [4, 4]}).normals_decoder_widths == ()
+    with pytest.raises(ValueError, match="normals_decoder_widths"):
+        NetConfig(widths=(8, 8, 16), decoder_widths=(4, 4, 8), normals_decoder_widths=(6, 8))
+
+
 def test_fused_batchnorm_gives_the_same_maps():
     torch.manual_seed(1)
     net = FaceNet(TINY)

@@ -25,10 +25,12 @@ SMALL = [
 
 def test_command_line_is_generated_from_config_fields():
     cfg = parse_args(["--steps", "7", "--lr", "0.01", "--net.widths", "8", "16", "--net.decoder-widths",
-                      "4", "8", "--loss.w-gan", "0.002", "--loss.recon", "l2", "--resume"])
+                      "4", "8", "--net.normals-decoder-widths", "6", "8",
+                      "--loss.w-gan", "0.002", "--loss.recon", "l2", "--resume"])
     assert isinstance(cfg, TrainConfig)
     assert cfg.steps == 7 and cfg.lr == 0.01 and cfg.resume is True
     assert cfg.net.widths == (8, 16) and cfg.net.decoder_widths == (4, 8)
+    assert cfg.net.normals_decoder_widths == (6, 8)
     assert cfg.loss.w_gan == 0.002 and cfg.loss.recon == "l2"
     assert parse_args([]) == TrainConfig()
 

@@ -51,8 +51,9 @@ per-vertex attributes at the winning triangle of each pixel.
 
 Determinism. Item i depends only on (split, i, resolution): its random streams are
 seeded from (split, i) alone, anny evaluates whole blocks of ``BLOCK`` heads, and
-the fixed test set's SHA-256 is recorded in ``test_set_128.sha256``
-(``python -m training.synth.checksum`` checks it).
+the fixed test set's per-sample statistics are recorded in ``test_set_128.stats.json``
+and its SHA-256 per CPU family in ``test_set_128.sha256`` (``python -m
+training.synth.checksum`` checks them).
 """
 
 from __future__ import annotations

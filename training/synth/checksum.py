@@ -141,7 +141,15 @@ def read_digests(resolution: int = 128) -> list[str]:
 
 
 def _cpu() -> str:
-    return f"{platform.machine()} {platform.processor() or ''}".strip()
+    """'x86_64 Intel(R) Xeon(R) Processor @ 2.50GHz': the machine and, on Linux, the CPU model."""
+    model = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        model = names[0] if names else model
+    except OSError:
+        pass
+    return f"{platform.machine()} {model or ''}".strip()
 
 
 def main(argv=None) -> int:

@@ -29,17 +29,18 @@ demo: setup
 	$(PY) tools/face_from_photo_cli.py reconstruct examples/astronaut.png -o out/ --format glb --format blend --preview --overwrite
 
 ## Train the shipped network from scratch on synthetic heads, on this 2-core CPU in under 3 h:
-## 36 864 samples rendered into shards by 2 processes (~14 min), then 2 DDP processes of 1 thread
-## each for 145 min, the cosine lr timed to end there. Add --resume to TRAIN_ARGS to continue an
-## interrupted run (the time already spent counts).
+## 36 864 samples rendered into shards by 2 processes (10-22 min by the host's speed), then 2 DDP
+## processes of 1 thread each for 8116 steps or 112 min, whichever comes first, the cosine lr timed to
+## end there (the shipped run: 7802 steps in 112 min). On a slower host TRAIN_ARGS="--max-minutes 150"
+## still fits 3 h. Add --resume to TRAIN_ARGS to continue an interrupted run (the time spent counts).
 TRAIN_DATA := data/train_128
 TRAIN := $(PY) -m torch.distributed.run --standalone --nproc_per_node 2 -m training.train \
-	--out-dir checkpoints/face_net --data-dir $(TRAIN_DATA) --steps 30000 --batch-size 16 --threads 1 \
+	--out-dir checkpoints/face_net --data-dir $(TRAIN_DATA) --steps 8116 --batch-size 16 --threads 1 \
 	--num-workers 0 --lr 3e-3 --warmup-steps 300 --val-every 500 --val-size 32 --image-every 500 \
-	--checkpoint-minutes 5 --max-minutes 145 --anneal-by-time \
+	--checkpoint-minutes 5 --max-minutes 112 --anneal-by-time \
 	--net.widths 16 24 64 192 384 --net.decoder-widths 8 12 24 64 128 --net.encoder-blocks 2 \
-	--net.bottleneck-blocks 4 --loss.recon-normals l2 --loss.w-normals 30 \
-	--loss.w-normal-angular 6
+	--net.normals-decoder-widths 12 16 32 128 256 --net.bottleneck-blocks 4 \
+	--loss.recon-normals l2 --loss.w-normals 30 --loss.w-normal-angular 6
 train: setup
 	test -f $(TRAIN_DATA)/index.json || $(PY) -m training.synth.shards --split train --count 36864 \
 		--out $(TRAIN_DATA) --per-shard 512 --jobs 2

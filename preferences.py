@@ -18,7 +18,7 @@ DEVICE_ITEMS = [
 
 
 NETWORK_ITEMS = [
-    ('standard', "Standard", "1.5 M parameters: the fastest, trainable on a laptop CPU"),
+    ('standard', "Standard", "1.6 M parameters: the fastest, trainable on a laptop CPU"),
     ('large', "Large", "3.0 M parameters, trained on a GPU: finer, more accurate normals; "
                        "about 2x the network time on a CPU"),
 ]

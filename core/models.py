@@ -2,7 +2,7 @@
 """The shipped networks by name (torch-free: the add-on's preferences read it on the main thread).
 
 Each weights file has its ``manifest.json`` beside it (see :mod:`core.predict`).
-"standard" (1.5 M parameters) trains from scratch in 3 h on a 2-core CPU
+"standard" (1.6 M parameters) trains from scratch in 3 h on a 2-core CPU
 (``make train``) and is the default; "large" (3.0 M) was trained on one GPU
 (``make train-large``): more accurate maps for about 2x the network time on a CPU.
 """

@@ -6,7 +6,7 @@ there is one, on CUDA; how far the two devices' maps differ; warm times.
 
 Per network, device and crop side (128, 256): ``*_reconstruct_s``, one warm
 ``core.pipeline.reconstruct`` (wall clock, s), and ``*_network_ms``, the add-on's
-network time per crop (``forward_maps`` with mirror averaging, mean of 20 after 5
+network time per crop (``run_network`` with the manifest's views, mean of 20 after 5
 warm-ups, ms). With CUDA: ``*_cpu_vs_cuda_normal_deg_max``, the largest angle
 between the two devices' normals over the head (deg), and ``*_cpu_vs_cuda_mask_flips``
 (pixels of the 128² mask). A fixed crop box replaces face detection, so both
@@ -26,7 +26,7 @@ sys.path.insert(0, ROOT)
 from core import pipeline  # noqa: E402
 from core.models import MODELS  # noqa: E402
 from core.pipeline import ReconstructOptions, reconstruct  # noqa: E402
-from core.predict import forward_maps  # noqa: E402
+from core.predict import run_network  # noqa: E402
 
 PHOTO = os.path.join(ROOT, "examples", "astronaut.png")
 CROP_BOX = (140, 30, 240, 240)  # (x, y, w, h) px of the sample photo: the head
@@ -48,12 +48,12 @@ for net, path in MODELS.items():
             x = torch.rand(1, 3, side, side, device=next(model.parameters()).device)
             with torch.inference_mode():
                 for _ in range(5):
-                    forward_maps(model, x, True)
+                    run_network(model, x)
                 if dev == "cuda":
                     torch.cuda.synchronize()
                 t = time.perf_counter()
                 for _ in range(20):
-                    forward_maps(model, x, True)
+                    run_network(model, x)
                 if dev == "cuda":
                     torch.cuda.synchronize()
             out[f"{net}_{dev}_{side}_network_ms"] = round((time.perf_counter() - t) / 20 * 1e3, 2)

@@ -11,8 +11,8 @@ line is one JSON object: ``{"forward_ms": {"128": ..., "256": ...}, "params": ..
 same in the default NCHW layout, for comparison), ``forward_cpu_ms_1thread``
 (median CPU time of a single-threaded pass, which other processes on a shared
 machine do not inflate), ``network_ms`` (what the add-on spends in the network per
-crop with the manifest's inference settings: two passes when mirror averaging is
-on, see ``core.predict.forward_maps``) and the 1-minute load average: with more
+crop with the manifest's inference settings: two passes per view with mirror
+averaging, see ``core.predict.run_network``) and the 1-minute load average: with more
 runnable processes than cores, 2-thread wall-clock figures mostly measure waiting.
 """
 
@@ -32,26 +32,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.models import MODELS  # noqa: E402
 from core.network import FaceNet, NetConfig, count_parameters  # noqa: E402
-from core.predict import InferenceSettings, forward_maps, prepare_for_inference  # noqa: E402
+from core.predict import InferenceSettings, prepare_for_inference, run_network  # noqa: E402
 
 
 def time_forward(model: FaceNet, side: int, repeats: int, clock=time.perf_counter,
-                 flip_average: bool = False) -> list[float]:
+                 settings: InferenceSettings | None = None) -> list[float]:
     """Milliseconds per (1, 3, side, side) forward pass, after warm-up, measured with ``clock``.
 
     The input takes the layout of the model's first convolution weight; with
-    ``flip_average`` a "pass" is :func:`core.predict.forward_maps` with mirror averaging.
+    ``settings`` a "pass" is :func:`core.predict.run_network` with those views (default: one pass).
     """
+    settings = settings or InferenceSettings(flip_average=False)
     nhwc = next(model.parameters()).is_contiguous(memory_format=torch.channels_last)
     fmt = torch.channels_last if nhwc else torch.contiguous_format
     x = torch.rand(1, 3, side, side).contiguous(memory_format=fmt)
     with torch.inference_mode():
         for _ in range(5):
-            forward_maps(model, x, flip_average)
+            run_network(model, x, settings)
         times = []
         for _ in range(repeats):
             t = clock()
-            forward_maps(model, x, flip_average)
+            run_network(model, x, settings)
             times.append((clock() - t) * 1e3)
     return times
 
@@ -78,11 +79,11 @@ def main() -> None:
         result["forward_ms"][str(side)] = round(statistics.median(t), 2)
         result["forward_ms_min"][str(side)] = round(min(t), 2)
         result["forward_ms_nchw"][str(side)] = round(statistics.median(time_forward(nchw, side, reps)), 2)
-        t_net = time_forward(model, side, reps, flip_average=settings.flip_average)
+        t_net = time_forward(model, side, reps, settings=settings)
         result["network_ms"][str(side)] = round(statistics.median(t_net), 2)
         print(f"{side}x{side}: median {statistics.median(t):.2f} ms, min {min(t):.2f} ms over {reps} runs "
               f"(NCHW: {result['forward_ms_nchw'][str(side)]:.2f} ms; add-on's network time with "
-              f"mirror averaging {'on' if settings.flip_average else 'off'}: "
+              f"{settings.passes} passes ({'mirrored ' if settings.flip_average else ''}views): "
               f"{result['network_ms'][str(side)]:.2f} ms)")
     # CPU time of one thread: the compute cost, insensitive to other processes on a shared machine.
     torch.set_num_threads(1)

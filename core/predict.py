@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -22,30 +22,50 @@ import torch
 from .errors import FaceFromPhotoError
 from .models import DEFAULT_WEIGHTS
 from .network import FaceNet, NetConfig, fuse_batchnorm
+from .views import forward_views
 
 MANIFEST_NAME = "manifest.json"
 MASK_THRESHOLD = 0.5  # head-probability threshold when the manifest names none
+MAX_SHIFT_PX = 32  # largest test-time shift (px of a 128 px crop); the head fills the middle 1/1.3
+MIN_SCALE, MAX_SCALE = 0.5, 2.0  # test-time resampling factors allowed
 
 
 @dataclass(frozen=True)
 class InferenceSettings:
     """How the network is run on a crop; stored in the manifest's ``inference`` block.
 
-    flip_average : also run the left-right mirrored crop and average its maps,
-        mirrored back, with the direct ones (:func:`forward_maps`): two network
-        passes instead of one. On the 200 synthetic test heads it lowers the
-        shipped model's mean normal error from 9.27 to 8.88 deg.
+    flip_average : also run the left-right mirrored copy of every view and average
+        its maps, mirrored back, with the direct ones (:func:`core.views.forward_maps`):
+        two network passes per view instead of one.
+    shifts : extra views, the crop translated by (dy, dx) px per 128 px of its side
+        (:func:`core.views.shifted_view`); at most ``MAX_SHIFT_PX``.
+    scales : extra views, the crop resampled by these factors to the nearest multiple
+        of the network's stride (:func:`core.views.scaled_view`), in [MIN_SCALE, MAX_SCALE].
     mask_threshold : probability above which a pixel belongs to the head. The
         export chooses it on validation heads (``training.calibrate``); 0.5
         when the manifest names none.
     """
 
     flip_average: bool = True
+    shifts: tuple[tuple[int, int], ...] = ()
+    scales: tuple[float, ...] = ()
     mask_threshold: float = MASK_THRESHOLD
 
     def __post_init__(self) -> None:
         if not isinstance(self.flip_average, bool):
             raise ValueError(f"flip_average must be true or false, got {self.flip_average!r}")
+        try:
+            shifts = tuple((int(dy), int(dx)) for dy, dx in self.shifts)
+            scales = tuple(float(k) for k in self.scales)
+        except (TypeError, ValueError):
+            raise ValueError(f"shifts must be [dy, dx] pairs of px and scales numbers, got "
+                             f"{self.shifts!r} and {self.scales!r}") from None
+        if any(max(abs(dy), abs(dx)) > MAX_SHIFT_PX for dy, dx in shifts):
+            raise ValueError(f"shifts must stay within {MAX_SHIFT_PX} px, got {shifts}")
+        if any(not MIN_SCALE <= k <= MAX_SCALE for k in scales):
+            raise ValueError(f"scales must lie in [{MIN_SCALE}, {MAX_SCALE}], got {scales}")
+        object.__setattr__(self, "shifts", shifts)
+        object.__setattr__(self, "scales", scales)
         if not 0.0 < float(self.mask_threshold) < 1.0:
             raise ValueError(f"mask_threshold must lie in (0, 1), got {self.mask_threshold}")
 
@@ -55,8 +75,17 @@ class InferenceSettings:
         p = float(self.mask_threshold)
         return float(np.log(p / (1.0 - p)))
 
+    @property
+    def passes(self) -> int:
+        """Network passes per crop: one per view, twice that with the mirror."""
+        return (1 + len(self.shifts) + len(self.scales)) * (2 if self.flip_average else 1)
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        """JSON-ready: shifts as [dy, dx] lists."""
+        d = asdict(self)
+        d["shifts"] = [list(s) for s in self.shifts]
+        d["scales"] = list(self.scales)
+        return d
 
     @classmethod
     def from_manifest(cls, manifest: dict | None) -> InferenceSettings:
@@ -64,7 +93,7 @@ class InferenceSettings:
         block = (manifest or {}).get("inference") or {}
         if not isinstance(block, dict):
             raise ValueError("the manifest's 'inference' entry must be an object")
-        unknown = set(block) - {"flip_average", "mask_threshold"}
+        unknown = set(block) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"unknown inference settings: {sorted(unknown)}")
         return cls(**block)
@@ -236,36 +265,15 @@ def inference_settings(model: FaceNet) -> InferenceSettings:
     return getattr(model, "inference", None) or InferenceSettings()
 
 
-def mirror_back(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Maps predicted for a left-right mirrored image, mirrored back into the original's frame.
+def run_network(model: FaceNet, images: torch.Tensor, settings: InferenceSettings | None = None) -> dict:
+    """The network's maps of images (B, 3, S, S) in [0, 1], averaged over the views of ``settings``.
 
-    Columns are reversed; the normal's x component changes sign (x right in the
-    camera frame); the correspondence's canonical X becomes 1 - X (the mean head
-    is mirror-symmetric about X = 0 and X is normalised to [0, 1] by its box).
-    Other maps are scalars per pixel.
+    ``settings`` default: ``model.inference``. Keys and shapes as ``FaceNet.forward``; see
+    :func:`core.views.forward_views`. Call under ``torch.inference_mode()`` for inference.
     """
-    back = {k: v.flip(-1) for k, v in out.items()}
-    back["normals"] = torch.cat([-back["normals"][:, :1], back["normals"][:, 1:]], dim=1)
-    back["corr"] = torch.cat([1.0 - back["corr"][:, :1], back["corr"][:, 1:]], dim=1)
-    return back
-
-
-def forward_maps(model: FaceNet, images: torch.Tensor, flip_average: bool = True) -> dict[str, torch.Tensor]:
-    """Network outputs for images (B, 3, S, S) in [0, 1]; keys and shapes as ``FaceNet.forward``.
-
-    With ``flip_average`` the mirrored images are run too and, mirrored back
-    (:func:`mirror_back`), averaged with the direct outputs: normals as the
-    normalised mean of the two unit vectors, mask as the mean logit, the other
-    maps as plain means. Call under ``torch.inference_mode()`` for inference.
-    """
-    out = model(images)
-    if not flip_average:
-        return out
-    other = mirror_back(model(images.flip(-1)))
-    avg = {k: 0.5 * (out[k] + other[k]) for k in out}
-    n = avg["normals"]
-    avg["normals"] = n * torch.rsqrt((n * n).sum(dim=1, keepdim=True).clamp_min(1e-12))
-    return avg
+    if settings is None:
+        settings = inference_settings(model)
+    return forward_views(model, images, settings.flip_average, settings.shifts, settings.scales)
 
 
 def predict_maps(crop: np.ndarray, model: FaceNet, settings: InferenceSettings | None = None) -> Maps:
@@ -288,7 +296,7 @@ def predict_maps(crop: np.ndarray, model: FaceNet, settings: InferenceSettings |
         raise ValueError(f"crop must be square with a side that is a multiple of {s} px, got {crop.shape}")
     device = next(model.parameters()).device
     with torch.inference_mode():
-        out = forward_maps(model, x.to(device, memory_format=memory_format(device)), settings.flip_average)
+        out = run_network(model, x.to(device, memory_format=memory_format(device)), settings)
     out = {k: v[0].float().cpu().numpy() for k, v in out.items()}
     prob = 1.0 / (1.0 + np.exp(-out["mask_logits"][0]))
     mask = prob > settings.mask_threshold

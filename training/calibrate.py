@@ -12,7 +12,7 @@ smaller of the two margins
 
 so that it lies in the middle of the range meeting both targets when there is
 one, and as close to both as the model allows when there is none. The network
-runs as in the add-on (:func:`core.predict.forward_maps`).
+runs as in the add-on (:func:`core.predict.run_network`, with the views the export ships).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from core.network import FaceNet
-from core.predict import forward_maps
+from core.predict import InferenceSettings, run_network
 
 MASK_PRECISION_TARGET = 0.96  # issue 5, shipped-model target (paper: 0.9372)
 MASK_RECALL_TARGET = 0.985  # issue 5, shipped-model target (paper: 0.9840)
@@ -71,23 +71,30 @@ def choose_mask_threshold(
     }
 
 
-def validation_logits(model: FaceNet, n: int = 200, resolution: int = 128, flip_average: bool = True,
+def validation_logits(model: FaceNet, n: int = 200, resolution: int = 128,
+                      settings: InferenceSettings | None = None,
                       batch_size: int = 16) -> tuple[np.ndarray, np.ndarray]:
-    """Mask logits and ground truth of ``n`` validation heads, each flattened to (n * S * S,)."""
+    """Mask logits and ground truth of ``n`` validation heads, each flattened to (n * S * S,).
+
+    ``settings``: the views to average (:func:`core.predict.run_network`); default mirror only.
+    """
+    settings = settings or InferenceSettings()
     from training.evaluate import split_batches
 
     logits, truth = [], []
     for batch in split_batches(None, resolution, n, "val", batch_size):
         with torch.inference_mode():
-            out = forward_maps(model, batch["image"], flip_average)
+            out = run_network(model, batch["image"], settings)
         logits.append(out["mask_logits"][:, 0].float().numpy().ravel())
         truth.append(batch["mask"][:, 0].numpy().ravel() > 0.5)
     return np.concatenate(logits), np.concatenate(truth)
 
 
-def calibrate(model: FaceNet, n: int = 200, resolution: int = 128, flip_average: bool = True) -> dict:
-    """:func:`choose_mask_threshold` on ``n`` validation heads; adds ``n_images`` and the criterion."""
-    logits, truth = validation_logits(model, n, resolution, flip_average)
+def calibrate(model: FaceNet, n: int = 200, resolution: int = 128,
+              settings: InferenceSettings | None = None) -> dict:
+    """:func:`choose_mask_threshold` on ``n`` validation heads, the network run with ``settings``'
+    views; adds ``n_images`` and the criterion."""
+    logits, truth = validation_logits(model, n, resolution, settings)
     result = choose_mask_threshold(logits, truth)
     result.update(
         n_images=n,

@@ -24,10 +24,11 @@ Metrics (pixels pooled over the whole test set unless said otherwise):
   with the ground-truth W under the predicted N, and the ground-truth N over
   the predicted W (same predicted mask), ``depth_sigma_swapped``.
 
-The network runs as the add-on runs it (``core.predict.forward_maps``), with the
+The network runs as the add-on runs it (``core.predict.run_network``), with the
 :class:`~core.predict.InferenceSettings` of the weights' manifest (mirror
-averaging, mask threshold) unless ``--no-flip-average`` / ``--mask-threshold``
-say otherwise; a checkpoint gets the defaults. The report records the settings.
+averaging, extra views, mask threshold) unless ``--no-flip-average``,
+``--no-extra-views``, ``--shift`` / ``--scale`` or ``--mask-threshold`` say
+otherwise; a checkpoint gets the defaults. The report records the settings.
 """
 
 from __future__ import annotations
@@ -46,10 +47,10 @@ from core.network import FaceNet
 from core.predict import (
     MANIFEST_NAME,
     InferenceSettings,
-    forward_maps,
     inference_settings,
     load_model,
     prepare_for_inference,
+    run_network,
 )
 from training.normal_error_split import SPLIT_SIGMA_PX, angular_error_deg, error_split
 from training.synth.dataset import stacked_batches
@@ -179,7 +180,7 @@ def evaluate(
     t0 = time.time()
     for batch in split_batches(dataset, resolution, limit, split):
         with torch.inference_mode():
-            out = forward_maps(model, batch["image"], settings.flip_average)
+            out = run_network(model, batch["image"], settings)
         for b in range(batch["image"].shape[0]):
             n_images += 1
             gt_mask = batch["mask"][b, 0].numpy() > 0.5
@@ -315,7 +316,10 @@ def format_table(r: dict) -> str:
             lines.append(f"{'normal deg ' + name:<22}{split[name + '_deg']:>10.2f}   {note}")
     if "inference" in r:
         inf = r["inference"]
+        extra = [f"shift {dy},{dx}" for dy, dx in inf.get("shifts", [])]
+        extra += [f"scale {k:g}" for k in inf.get("scales", [])]
         lines.append(f"mirror averaging: {'on' if inf['flip_average'] else 'off'}   "
+                     f"extra views: {', '.join(extra) or 'none'}   "
                      f"mask threshold: {inf['mask_threshold']:.3f}")
     return "\n".join(lines)
 
@@ -335,6 +339,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--update-manifest", action="store_true", help="store metrics in the manifest")
     ap.add_argument("--no-flip-average", action="store_true", help="one network pass, no mirror averaging")
+    ap.add_argument("--no-extra-views", action="store_true",
+                    help="no shifted or resampled views (the mirror stays unless --no-flip-average)")
+    ap.add_argument("--shift", type=int, nargs=2, action="append", default=None, metavar=("DY", "DX"),
+                    help="extra view: the crop shifted by DY, DX px per 128 px of side "
+                         "(repeatable; replaces the manifest's views)")
+    ap.add_argument("--scale", type=float, action="append", default=None, metavar="K",
+                    help="extra view: the crop resampled by K (repeatable; replaces the manifest's)")
     ap.add_argument("--mask-threshold", type=float, default=None,
                     help="head-probability threshold (default: the manifest's, else 0.5)")
     args = ap.parse_args(argv)
@@ -346,6 +357,10 @@ def main(argv: list[str] | None = None) -> None:
     settings = inference_settings(model)
     if args.no_flip_average:
         settings = dataclasses.replace(settings, flip_average=False)
+    if args.no_extra_views:
+        settings = dataclasses.replace(settings, shifts=(), scales=())
+    if args.shift is not None or args.scale is not None:
+        settings = dataclasses.replace(settings, shifts=args.shift or (), scales=args.scale or ())
     if args.mask_threshold is not None:
         settings = dataclasses.replace(settings, mask_threshold=args.mask_threshold)
     out = Path(args.out)

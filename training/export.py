@@ -21,6 +21,7 @@ the same way (re-estimating them measured no better on validation heads).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import os
@@ -31,6 +32,7 @@ import torch
 from core.network import FaceNet, NetConfig
 from core.predict import (
     MANIFEST_NAME,
+    MASK_THRESHOLD,
     InferenceSettings,
     model_from_state,
     prepare_for_inference,
@@ -115,7 +117,7 @@ def export(
     out_dir: str | Path = DEFAULT_OUT,
     dtype: str = "auto",
     report: str | Path | None = None,
-    flip_average: bool = True,
+    views: InferenceSettings | None = None,
     calibration_images: int = 200,
     average_from: float | None = None,
 ) -> dict:
@@ -123,7 +125,8 @@ def export(
 
     dtype : ``"float16"``, ``"float32"`` or ``"auto"`` (float16 when it changes the
         normals by < FP16_MAX_NORMAL_DEG on average and flips < FP16_MAX_MASK_FLIPS of mask pixels).
-    flip_average : the add-on's mirror averaging (:class:`core.predict.InferenceSettings`).
+    views : the views the add-on averages (mirror, shifts, scales; :class:`core.predict.InferenceSettings`,
+        its mask threshold replaced by the calibrated one); default: the mirror only.
     calibration_images : validation heads for the mask threshold (0: keep 0.5).
     average_from : export the mean weights of the snapshots from this schedule
         progress on and of ``checkpoint`` (:func:`tail_average`); None: ``checkpoint`` alone.
@@ -148,12 +151,14 @@ def export(
     torch.save(state, tmp)
     os.replace(tmp, weights)
     # the threshold is chosen for the weights as the add-on loads them (stored dtype, BatchNorm folded)
+    # and runs them (the shipped views)
+    settings = dataclasses.replace(views or InferenceSettings(), mask_threshold=MASK_THRESHOLD)
     shipped = prepare_for_inference(model_from_state(model.cfg, state), "cpu")
     if calibration_images > 0:
-        calib = calibrate.calibrate(shipped, calibration_images, resolution, flip_average)
-        settings = InferenceSettings(flip_average=flip_average, mask_threshold=calib["mask_threshold"])
+        calib = calibrate.calibrate(shipped, calibration_images, resolution, settings)
+        settings = dataclasses.replace(settings, mask_threshold=calib["mask_threshold"])
     else:
-        calib, settings = {}, InferenceSettings(flip_average=flip_average)
+        calib = {}
     metrics = json.loads(Path(report).read_text()) if report else {}
     manifest = {
         "file": weights.name,
@@ -184,12 +189,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--report", default=None, help="evaluation report JSON to embed as metrics")
     ap.add_argument("--no-flip-average", action="store_true",
                     help="ship one network pass, no mirror averaging")
+    ap.add_argument("--shift", type=int, nargs=2, action="append", default=[], metavar=("DY", "DX"),
+                    help="also average the crop shifted by DY, DX px (per 128 px of side; repeatable)")
+    ap.add_argument("--scale", type=float, action="append", default=[], metavar="K",
+                    help="also average the crop resampled by K (repeatable)")
     ap.add_argument("--calibration-images", type=int, default=200,
                     help="validation heads for choosing the mask threshold (0: keep 0.5)")
     ap.add_argument("--average-from", type=float, default=None, metavar="F",
                     help="export the mean weights of the run's snapshots from schedule progress F on")
     args = ap.parse_args(argv)
-    m = export(args.checkpoint, args.out_dir, args.dtype, args.report, not args.no_flip_average,
+    views = InferenceSettings(flip_average=not args.no_flip_average, shifts=args.shift, scales=args.scale)
+    m = export(args.checkpoint, args.out_dir, args.dtype, args.report, views,
                args.calibration_images, args.average_from)
     avg = f" averaged over steps {m['averaged']['steps']}" if m["averaged"] else ""
     print(

@@ -15,12 +15,12 @@ from core.network import FaceNet, NetConfig, fuse_batchnorm
 from core.predict import (
     InferenceSettings,
     Maps,
-    forward_maps,
     load_model,
-    mirror_back,
     predict_maps,
+    run_network,
     sha256_file,
 )
+from core.views import forward_maps, mirror_back
 from training.calibrate import LOGIT_GRID, choose_mask_threshold, precision_recall
 from training.evaluate import evaluate, pooled_sigma, robust_variance
 from training.export import export
@@ -125,7 +125,8 @@ def test_export_writes_hashed_half_precision_weights_and_manifest(exported):
     assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
     calib = manifest["mask_calibration"]
     assert calib["n_images"] == 4 and calib["split"] == "val"
-    assert manifest["inference"] == {"flip_average": True, "mask_threshold": calib["mask_threshold"]}
+    assert manifest["inference"] == {"flip_average": True, "shifts": [], "scales": [],
+                                     "mask_threshold": calib["mask_threshold"]}
     assert 0.0 < calib["mask_threshold"] < 1.0 and 0.0 <= calib["recall"] <= 1.0
 
 
@@ -157,7 +158,7 @@ def test_inference_layout_is_channels_last_on_cpu_and_gives_the_nchw_maps(export
     nchw = model.to(memory_format=torch.contiguous_format)
     x = torch.from_numpy(crop.astype(np.float32).transpose(2, 0, 1) / 255.0)[None]
     with torch.inference_mode():
-        ref = forward_maps(nchw, x, model.inference.flip_average)
+        ref = run_network(nchw, x, model.inference)
     assert np.allclose(maps.normals, ref["normals"][0].numpy().transpose(1, 2, 0), atol=1e-5)
     assert np.allclose(maps.grad_mag, ref["grad_mag"][0, 0].numpy(), atol=1e-5)
 
@@ -192,7 +193,9 @@ def test_mask_threshold_comes_from_the_manifest(exported, tmp_path):
         counts.append(int(maps.mask.sum()))
     assert counts[0] >= counts[1]
     d = _copy(folder, tmp_path / "bad")
-    for key, bad in (("mask_threshold", 1.5), ("flip_average", "yes")):
+    bad_settings = (("mask_threshold", 1.5), ("flip_average", "yes"), ("shifts", [[4]]),
+                    ("shifts", [[99, 0]]), ("scales", ["big"]), ("scales", [0.1]), ("views", 3))
+    for key, bad in bad_settings:
         m = json.loads((folder / "manifest.json").read_text())
         m["inference"][key] = bad
         (d / "manifest.json").write_text(json.dumps(m))
@@ -343,3 +346,22 @@ def test_numpy_test_samples_become_channel_first_tensors():
     assert t["image"].shape == (3, 8, 8) and t["mask"].shape == (1, 8, 8)
     assert t["mask"].dtype == torch.float32
     assert torch.allclose(t["normals"][:, 2, 5], torch.from_numpy(sample["normals"][2, 5]).float())
+
+
+def test_export_ships_the_extra_views_and_predict_maps_runs_them(exported, tmp_path):
+    """Shifts and scales chosen at export reach the manifest, load_model and predict_maps."""
+    folder, _ = exported
+    views = InferenceSettings(shifts=[(4, 4)], scales=[1.125])
+    manifest = export(folder.parent / "run" / "checkpoint.pt", tmp_path, dtype="float16", views=views,
+                      calibration_images=4)
+    assert manifest["inference"]["shifts"] == [[4, 4]] and manifest["inference"]["scales"] == [1.125]
+    model = load_model(tmp_path / "face_net.pt", device="cpu")
+    assert model.inference.shifts == ((4, 4),) and model.inference.passes == 6
+    crop = np.random.default_rng(5).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    maps = predict_maps(crop, model)
+    one = predict_maps(crop, model, InferenceSettings(mask_threshold=model.inference.mask_threshold))
+    x = torch.from_numpy(crop.astype(np.float32).transpose(2, 0, 1) / 255.0)[None]
+    with torch.inference_mode():
+        ref = run_network(model, x.contiguous(memory_format=torch.channels_last))
+    assert np.allclose(maps.normals, ref["normals"][0].numpy().transpose(1, 2, 0), atol=1e-5)
+    assert not np.allclose(maps.normals, one.normals, atol=1e-3)  # the extra views do change the maps

@@ -13,15 +13,24 @@ smaller of the two margins
 so that it lies in the middle of the range meeting both targets when there is
 one, and as close to both as the model allows when there is none. The network
 runs as in the add-on (:func:`core.predict.run_network`, with the views the export ships).
+
+To change the views of exported weights (no checkpoint needed)::
+
+    .venv/bin/python -m training.calibrate --weights core/weights/large/face_net.pt --shift 4 4 --scale 1.125
 """
 
 from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from core.network import FaceNet
-from core.predict import InferenceSettings, run_network
+from core.predict import MANIFEST_NAME, MASK_THRESHOLD, InferenceSettings, load_model, run_network
 
 MASK_PRECISION_TARGET = 0.96  # issue 5, shipped-model target (paper: 0.9372)
 MASK_RECALL_TARGET = 0.985  # issue 5, shipped-model target (paper: 0.9840)
@@ -102,3 +111,46 @@ def calibrate(model: FaceNet, n: int = 200, resolution: int = 128,
         criterion=f"max min(P - {MASK_PRECISION_TARGET}, R - {MASK_RECALL_TARGET})",
     )
     return result
+
+
+def recalibrate(weights: str | Path, views: InferenceSettings, n: int = 200) -> dict:
+    """Re-choose the mask threshold of exported weights for ``views`` and store both in their manifest.
+
+    For changing the views the add-on averages without a checkpoint: the weights
+    file (and so its SHA-256) is untouched; the manifest's ``inference`` and
+    ``mask_calibration`` are rewritten. Returns the calibration.
+    """
+    weights = Path(weights)
+    model = load_model(weights, device="cpu")
+    resolution = int(model.manifest.get("resolution", 128))
+    settings = dataclasses.replace(views, mask_threshold=MASK_THRESHOLD)
+    calib = calibrate(model, n, resolution, settings)
+    manifest_path = weights.parent / MANIFEST_NAME
+    manifest = json.loads(manifest_path.read_text())
+    manifest["inference"] = dataclasses.replace(settings, mask_threshold=calib["mask_threshold"]).to_dict()
+    manifest["mask_calibration"] = calib
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return calib
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Re-choose the mask threshold of exported weights for a set of "
+                                             "views and store both in their manifest.")
+    ap.add_argument("--weights", required=True, help="exported weights (manifest.json beside them)")
+    ap.add_argument("--no-flip-average", action="store_true", help="no mirror averaging")
+    ap.add_argument("--shift", type=int, nargs=2, action="append", default=[], metavar=("DY", "DX"),
+                    help="extra view: the crop shifted by DY, DX px per 128 px of side (repeatable)")
+    ap.add_argument("--scale", type=float, action="append", default=[], metavar="K",
+                    help="extra view: the crop resampled by K (repeatable)")
+    ap.add_argument("--images", type=int, default=200, help="validation heads")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    views = InferenceSettings(flip_average=not args.no_flip_average, shifts=args.shift, scales=args.scale)
+    calib = recalibrate(args.weights, views, args.images)
+    print(f"mask threshold {calib['mask_threshold']:.3f}: precision {100 * calib['precision']:.2f} %, "
+          f"recall {100 * calib['recall']:.2f} % on {calib['n_images']} validation heads; manifest updated")
+
+
+if __name__ == "__main__":
+    main()

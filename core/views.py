@@ -133,19 +133,35 @@ def forward_views(
     flip_average: bool = True,
     shifts: Sequence[tuple[int, int]] = (),
     scales: Sequence[float] = (),
+    network_side: int = 0,
 ) -> dict[str, torch.Tensor]:
     """The maps of images (B, 3, S, S) averaged over the crop and its extra views.
 
     Views: the crop itself, each shift (dy, dx) in px of a :data:`REFERENCE_SIDE`
     crop (so (4, 4) is 8 px at S = 256), each scale factor; every view mirror
     averaged when ``flip_average``. ``1 + len(shifts) + len(scales)`` views,
-    twice that many network passes with the mirror. Call under
-    ``torch.inference_mode()`` for inference.
+    twice that many network passes with the mirror.
+
+    ``network_side`` (px, 0 = S): the side the network sees. When it differs
+    from S, the views are taken of the crop resampled to that side and their
+    mean is resampled back to S (depth times S / network_side), so a network
+    trained on 128 px crops sees faces at the scale it learnt whatever S is.
+    Call under ``torch.inference_mode()`` for inference.
     """
+    side = images.shape[-1]
+    if network_side and network_side != side:
+        if network_side % model.cfg.stride:
+            raise ValueError(f"network_side must be a multiple of {model.cfg.stride} px, got {network_side}")
+        fmt = torch.channels_last if images.is_contiguous(memory_format=torch.channels_last) else None
+        small = _resample(images, network_side)
+        small = small.contiguous(memory_format=fmt) if fmt else small.contiguous()
+        maps = forward_views(model, small, flip_average, shifts, scales)
+        out = {k: _resample(v, side) for k, v in maps.items()}
+        out["depth"] = out["depth"] * (side / network_side)
+        return average_maps([out])  # renormalises the resampled normals
     outs = [forward_maps(model, images, flip_average)]
     if not shifts and not scales:
         return outs[0]
-    side = images.shape[-1]
     for dy, dx in shifts:
         k = side / REFERENCE_SIDE
         outs.append(shifted_view(model, images, round(dy * k), round(dx * k), flip_average))

@@ -142,11 +142,18 @@ def main(argv: list[str] | None = None) -> None:
                     help="extra view: the crop shifted by DY, DX px per 128 px of side (repeatable)")
     ap.add_argument("--scale", type=float, action="append", default=[], metavar="K",
                     help="extra view: the crop resampled by K (repeatable)")
+    ap.add_argument("--network-side", type=int, default=None, metavar="PX",
+                    help="side crops are resampled to for the network (default: the training resolution "
+                         "in the manifest; 0: the crop's own side)")
     ap.add_argument("--images", type=int, default=200, help="validation heads")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    views = InferenceSettings(flip_average=not args.no_flip_average, shifts=args.shift, scales=args.scale)
+    side = args.network_side
+    if side is None:
+        side = int(json.loads((Path(args.weights).parent / MANIFEST_NAME).read_text()).get("resolution", 0))
+    views = InferenceSettings(flip_average=not args.no_flip_average, shifts=args.shift, scales=args.scale,
+                              network_side=side)
     calib = recalibrate(args.weights, views, args.images)
     print(f"mask threshold {calib['mask_threshold']:.3f}: precision {100 * calib['precision']:.2f} %, "
           f"recall {100 * calib['recall']:.2f} % on {calib['n_images']} validation heads; manifest updated")

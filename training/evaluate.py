@@ -318,6 +318,8 @@ def format_table(r: dict) -> str:
         inf = r["inference"]
         extra = [f"shift {dy},{dx}" for dy, dx in inf.get("shifts", [])]
         extra += [f"scale {k:g}" for k in inf.get("scales", [])]
+        if inf.get("network_side"):
+            extra.append(f"network at {inf['network_side']} px")
         lines.append(f"mirror averaging: {'on' if inf['flip_average'] else 'off'}   "
                      f"extra views: {', '.join(extra) or 'none'}   "
                      f"mask threshold: {inf['mask_threshold']:.3f}")
@@ -346,6 +348,9 @@ def main(argv: list[str] | None = None) -> None:
                          "(repeatable; replaces the manifest's views)")
     ap.add_argument("--scale", type=float, action="append", default=None, metavar="K",
                     help="extra view: the crop resampled by K (repeatable; replaces the manifest's)")
+    ap.add_argument("--network-side", type=int, default=None, metavar="PX",
+                    help="side crops are resampled to for the network (0: the crop's own side; "
+                         "default: the manifest's)")
     ap.add_argument("--mask-threshold", type=float, default=None,
                     help="head-probability threshold (default: the manifest's, else 0.5)")
     args = ap.parse_args(argv)
@@ -361,6 +366,8 @@ def main(argv: list[str] | None = None) -> None:
         settings = dataclasses.replace(settings, shifts=(), scales=())
     if args.shift is not None or args.scale is not None:
         settings = dataclasses.replace(settings, shifts=args.shift or (), scales=args.scale or ())
+    if args.network_side is not None:
+        settings = dataclasses.replace(settings, network_side=args.network_side)
     if args.mask_threshold is not None:
         settings = dataclasses.replace(settings, mask_threshold=args.mask_threshold)
     out = Path(args.out)

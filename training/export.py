@@ -120,6 +120,7 @@ def export(
     views: InferenceSettings | None = None,
     calibration_images: int = 200,
     average_from: float | None = None,
+    network_side: int | None = None,
 ) -> dict:
     """Write ``face_net.pt`` and ``manifest.json`` into ``out_dir``; returns the manifest.
 
@@ -127,6 +128,8 @@ def export(
         normals by < FP16_MAX_NORMAL_DEG on average and flips < FP16_MAX_MASK_FLIPS of mask pixels).
     views : the views the add-on averages (mirror, shifts, scales; :class:`core.predict.InferenceSettings`,
         its mask threshold replaced by the calibrated one); default: the mirror only.
+    network_side : the side (px) the add-on resamples every crop to for the network;
+        None: the training resolution (0: the crop's own side).
     calibration_images : validation heads for the mask threshold (0: keep 0.5).
     average_from : export the mean weights of the snapshots from this schedule
         progress on and of ``checkpoint`` (:func:`tail_average`); None: ``checkpoint`` alone.
@@ -152,7 +155,8 @@ def export(
     os.replace(tmp, weights)
     # the threshold is chosen for the weights as the add-on loads them (stored dtype, BatchNorm folded)
     # and runs them (the shipped views)
-    settings = dataclasses.replace(views or InferenceSettings(), mask_threshold=MASK_THRESHOLD)
+    settings = dataclasses.replace(views or InferenceSettings(), mask_threshold=MASK_THRESHOLD,
+                                   network_side=resolution if network_side is None else network_side)
     shipped = prepare_for_inference(model_from_state(model.cfg, state), "cpu")
     if calibration_images > 0:
         calib = calibrate.calibrate(shipped, calibration_images, resolution, settings)
@@ -193,6 +197,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="also average the crop shifted by DY, DX px (per 128 px of side; repeatable)")
     ap.add_argument("--scale", type=float, action="append", default=[], metavar="K",
                     help="also average the crop resampled by K (repeatable)")
+    ap.add_argument("--network-side", type=int, default=None, metavar="PX",
+                    help="side the add-on resamples crops to for the network (default: the training "
+                         "resolution; 0: the crop's own side)")
     ap.add_argument("--calibration-images", type=int, default=200,
                     help="validation heads for choosing the mask threshold (0: keep 0.5)")
     ap.add_argument("--average-from", type=float, default=None, metavar="F",
@@ -200,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     views = InferenceSettings(flip_average=not args.no_flip_average, shifts=args.shift, scales=args.scale)
     m = export(args.checkpoint, args.out_dir, args.dtype, args.report, views,
-               args.calibration_images, args.average_from)
+               args.calibration_images, args.average_from, args.network_side)
     avg = f" averaged over steps {m['averaged']['steps']}" if m["averaged"] else ""
     print(
         f"exported step {m['step']}{avg} as {m['dtype']} ({m['bytes'] / 1e6:.2f} MB) to {args.out_dir}; "

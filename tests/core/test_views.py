@@ -94,3 +94,25 @@ def test_views_average_into_unit_normals_and_need_a_fitting_shift():
     assert torch.allclose(out["normals"].norm(dim=1), torch.ones(2, 64, 64), atol=1e-5)
     assert torch.allclose(plain["depth"], forward_maps(net, x, True)["depth"])
     assert scaled_side(128, 1.125, 16) == 144 and scaled_side(256, 1.125, 16) == 288
+
+
+def test_a_crop_larger_than_the_network_side_is_seen_at_that_side_and_maps_come_back_at_full_size():
+    x = smooth_images(side=128, seed=4)
+    with torch.inference_mode():
+        ref = forward_maps(PixelNet(), x, flip_average=False)
+        out = forward_views(PixelNet(), x, False, network_side=64)
+        ramp = forward_views(PixelNet(ramp=True), x, False, network_side=64)["depth"]
+        seen = []
+        net = PixelNet()
+        net.forward = lambda images: (seen.append(images.shape[-1]), PixelNet.forward(net, images))[1]
+        forward_views(net, x, True, shifts=[(4, 4)], scales=[1.25], network_side=64)
+        with pytest.raises(ValueError, match="multiple of 16"):
+            forward_views(PixelNet(), x, False, network_side=40)
+    assert out["normals"].shape == (2, 3, 128, 128)
+    inner = (..., slice(4, -4), slice(4, -4))
+    for k in ("grad_mag", "mask_logits", "corr"):
+        assert (out[k][inner] - ref[k][inner]).abs().max() < 0.02, k
+    # depth in px of the 64 px view is 2 px of the 128 px crop per px: the ramp keeps 1 px / px
+    slope = ramp[0, 0, 1:, 64] - ramp[0, 0, :-1, 64]
+    assert torch.allclose(slope[8:-8], torch.ones_like(slope[8:-8]), atol=1e-3)
+    assert sorted(set(seen)) == [64, 80]  # the network never sees 128 px: views of the 64 px crop

@@ -125,7 +125,7 @@ def test_export_writes_hashed_half_precision_weights_and_manifest(exported):
     assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
     calib = manifest["mask_calibration"]
     assert calib["n_images"] == 4 and calib["split"] == "val"
-    assert manifest["inference"] == {"flip_average": True, "shifts": [], "scales": [],
+    assert manifest["inference"] == {"flip_average": True, "shifts": [], "scales": [], "network_side": 32,
                                      "mask_threshold": calib["mask_threshold"]}
     assert 0.0 < calib["mask_threshold"] < 1.0 and 0.0 <= calib["recall"] <= 1.0
 
@@ -187,14 +187,15 @@ def test_mask_threshold_comes_from_the_manifest(exported, tmp_path):
         m["inference"]["mask_threshold"] = p
         (d / "manifest.json").write_text(json.dumps(m))
         model = load_model(d / "face_net.pt", device="cpu")
-        assert model.inference == InferenceSettings(flip_average=True, mask_threshold=p)
+        assert model.inference == InferenceSettings(flip_average=True, network_side=32, mask_threshold=p)
         maps = predict_maps(crop, model)
         assert np.array_equal(maps.mask, maps.mask_prob > p)
         counts.append(int(maps.mask.sum()))
     assert counts[0] >= counts[1]
     d = _copy(folder, tmp_path / "bad")
     bad_settings = (("mask_threshold", 1.5), ("flip_average", "yes"), ("shifts", [[4]]),
-                    ("shifts", [[99, 0]]), ("scales", ["big"]), ("scales", [0.1]), ("views", 3))
+                    ("shifts", [[99, 0]]), ("scales", ["big"]), ("scales", [0.1]), ("views", 3),
+                    ("network_side", 8), ("network_side", True), ("network_side", 64.5))
     for key, bad in bad_settings:
         m = json.loads((folder / "manifest.json").read_text())
         m["inference"][key] = bad
@@ -357,6 +358,7 @@ def test_export_ships_the_extra_views_and_predict_maps_runs_them(exported, tmp_p
     assert manifest["inference"]["shifts"] == [[4, 4]] and manifest["inference"]["scales"] == [1.125]
     model = load_model(tmp_path / "face_net.pt", device="cpu")
     assert model.inference.shifts == ((4, 4),) and model.inference.passes == 6
+    assert model.inference.network_side == 32  # the training resolution
     crop = np.random.default_rng(5).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     maps = predict_maps(crop, model)
     one = predict_maps(crop, model, InferenceSettings(mask_threshold=model.inference.mask_threshold))
@@ -365,3 +367,5 @@ def test_export_ships_the_extra_views_and_predict_maps_runs_them(exported, tmp_p
         ref = run_network(model, x.contiguous(memory_format=torch.channels_last))
     assert np.allclose(maps.normals, ref["normals"][0].numpy().transpose(1, 2, 0), atol=1e-5)
     assert not np.allclose(maps.normals, one.normals, atol=1e-3)  # the extra views do change the maps
+    big = np.repeat(np.repeat(crop, 2, axis=0), 2, axis=1)  # 64 px: the network still sees 32 px
+    assert predict_maps(big, model).normals.shape == (64, 64, 3)

@@ -14,7 +14,8 @@ import bpy
 
 RESOLUTION_ITEMS = [
     ('128', "128 px", "Fast network resolution (default)"),
-    ('256', "256 px", "Finer network resolution, about 4x slower"),
+    ('256', "256 px", "Denser mesh (4x the vertices) and texture crop; the network still sees the "
+                      "face at 128 px, its maps are upsampled"),
 ]
 GEOMETRY_ITEMS = [
     ('normals', "Normals", "Integrate the predicted normals (weighted least squares, default)"),
@@ -26,7 +27,7 @@ class OptionProps:
     """Mixin: the core options as Blender properties (same names as ReconstructOptions)."""
 
     resolution: bpy.props.EnumProperty(name="Resolution", items=RESOLUTION_ITEMS, default='128',
-                                       description="Network input resolution")
+                                       description="Side of the head crop the mesh is built from")
     lam: bpy.props.FloatProperty(name="λ", default=0.1, min=0.0, max=10.0, soft_max=0.5, step=1,
                                  precision=3,
                                  description="Edge weight λ of the normal integration: w = 1/(1+λW); "

@@ -91,7 +91,10 @@ class ReconstructOptions:
     Attributes
     ----------
     resolution : int
-        Network input side S in px: 128 (default, fast) or 256.
+        Side S in px of the head crop the maps and the mesh have: 128 (default,
+        fast) or 256 (4x the vertices). The shipped networks always see the face
+        at their 128 px training scale (the manifest's ``network_side``); at 256
+        their maps are upsampled.
     lam : float
         ``lambda`` of the weighted least squares, per px/px of W; 0.1 was
         best in the paper, 0 is plain least squares.

@@ -17,10 +17,10 @@ network, undoes the alteration on the predicted maps and joins the average:
 
 The network is not exactly equivariant to any of these (stride-16 pooling,
 padding, finite training), so the views disagree a little and their mean is
-a better estimate than any one of them: on 200 synthetic validation heads the
-shipped model's mean normal error is 9.27 deg with one view, 8.79 with the
-mirror and 8.61 with the mirror of the crop, of a crop shifted by (4, 4) px and
-of a crop resampled to 144 px (:class:`core.predict.InferenceSettings`).
+a better estimate than any one of them: on the 200 synthetic test heads the
+shipped model's mean normal error is 9.25 deg with one pass, 8.81 with the
+mirror and 8.62 with the mirrored crop, crop shifted by (4, 4) px and crop
+resampled to 144 px (:class:`core.predict.InferenceSettings`).
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ import torch
 
 from core.network import FaceNet
 from core.predict import MANIFEST_NAME, MASK_THRESHOLD, InferenceSettings, load_model, run_network
+from training.view_args import add_view_arguments, views_from_args
 
 MASK_PRECISION_TARGET = 0.96  # issue 5, shipped-model target (paper: 0.9372)
 MASK_RECALL_TARGET = 0.985  # issue 5, shipped-model target (paper: 0.9840)
@@ -137,23 +138,13 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="Re-choose the mask threshold of exported weights for a set of "
                                              "views and store both in their manifest.")
     ap.add_argument("--weights", required=True, help="exported weights (manifest.json beside them)")
-    ap.add_argument("--no-flip-average", action="store_true", help="no mirror averaging")
-    ap.add_argument("--shift", type=int, nargs=2, action="append", default=[], metavar=("DY", "DX"),
-                    help="extra view: the crop shifted by DY, DX px per 128 px of side (repeatable)")
-    ap.add_argument("--scale", type=float, action="append", default=[], metavar="K",
-                    help="extra view: the crop resampled by K (repeatable)")
-    ap.add_argument("--network-side", type=int, default=None, metavar="PX",
-                    help="side crops are resampled to for the network (default: the training resolution "
-                         "in the manifest; 0: the crop's own side)")
+    add_view_arguments(ap, "the mirror alone, the network at the manifest's training resolution")
     ap.add_argument("--images", type=int, default=200, help="validation heads")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    side = args.network_side
-    if side is None:
-        side = int(json.loads((Path(args.weights).parent / MANIFEST_NAME).read_text()).get("resolution", 0))
-    views = InferenceSettings(flip_average=not args.no_flip_average, shifts=args.shift, scales=args.scale,
-                              network_side=side)
+    side = int(json.loads((Path(args.weights).parent / MANIFEST_NAME).read_text()).get("resolution", 0))
+    views = views_from_args(args, InferenceSettings(network_side=side))
     calib = recalibrate(args.weights, views, args.images)
     print(f"mask threshold {calib['mask_threshold']:.3f}: precision {100 * calib['precision']:.2f} %, "
           f"recall {100 * calib['recall']:.2f} % on {calib['n_images']} validation heads; manifest updated")

@@ -54,6 +54,7 @@ from core.predict import (
 )
 from training.normal_error_split import SPLIT_SIGMA_PX, angular_error_deg, error_split
 from training.synth.dataset import stacked_batches
+from training.view_args import add_view_arguments, views_from_args
 
 LAMBDAS = (0.0, 0.05, 0.1, 0.2, 0.3)  # the normals paper's λ sweep
 SWAP_LAMBDA = 0.3  # λ of depth_sigma_swapped: the sweep's best for every shipped model so far
@@ -340,17 +341,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--grid", default=None, help="PNG grid path (default: next to the report)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--update-manifest", action="store_true", help="store metrics in the manifest")
-    ap.add_argument("--no-flip-average", action="store_true", help="one network pass, no mirror averaging")
+    add_view_arguments(ap, "the manifest's views; --shift / --scale replace its extra views")
     ap.add_argument("--no-extra-views", action="store_true",
                     help="no shifted or resampled views (the mirror stays unless --no-flip-average)")
-    ap.add_argument("--shift", type=int, nargs=2, action="append", default=None, metavar=("DY", "DX"),
-                    help="extra view: the crop shifted by DY, DX px per 128 px of side "
-                         "(repeatable; replaces the manifest's views)")
-    ap.add_argument("--scale", type=float, action="append", default=None, metavar="K",
-                    help="extra view: the crop resampled by K (repeatable; replaces the manifest's)")
-    ap.add_argument("--network-side", type=int, default=None, metavar="PX",
-                    help="side crops are resampled to for the network (0: the crop's own side; "
-                         "default: the manifest's)")
     ap.add_argument("--mask-threshold", type=float, default=None,
                     help="head-probability threshold (default: the manifest's, else 0.5)")
     args = ap.parse_args(argv)
@@ -360,14 +353,9 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     model = load_for_eval(args.weights, args.checkpoint)
     settings = inference_settings(model)
-    if args.no_flip_average:
-        settings = dataclasses.replace(settings, flip_average=False)
     if args.no_extra_views:
         settings = dataclasses.replace(settings, shifts=(), scales=())
-    if args.shift is not None or args.scale is not None:
-        settings = dataclasses.replace(settings, shifts=args.shift or (), scales=args.scale or ())
-    if args.network_side is not None:
-        settings = dataclasses.replace(settings, network_side=args.network_side)
+    settings = views_from_args(args, settings)
     if args.mask_threshold is not None:
         settings = dataclasses.replace(settings, mask_threshold=args.mask_threshold)
     out = Path(args.out)

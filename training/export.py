@@ -40,6 +40,7 @@ from core.predict import (
 )
 from training import calibrate
 from training.train import checkpoint_progress, git_commit
+from training.view_args import add_view_arguments, views_from_args
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "core" / "weights"
@@ -191,21 +192,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out-dir", default=str(DEFAULT_OUT))
     ap.add_argument("--dtype", choices=["auto", "float16", "float32"], default="auto")
     ap.add_argument("--report", default=None, help="evaluation report JSON to embed as metrics")
-    ap.add_argument("--no-flip-average", action="store_true",
-                    help="ship one network pass, no mirror averaging")
-    ap.add_argument("--shift", type=int, nargs=2, action="append", default=[], metavar=("DY", "DX"),
-                    help="also average the crop shifted by DY, DX px (per 128 px of side; repeatable)")
-    ap.add_argument("--scale", type=float, action="append", default=[], metavar="K",
-                    help="also average the crop resampled by K (repeatable)")
-    ap.add_argument("--network-side", type=int, default=None, metavar="PX",
-                    help="side the add-on resamples crops to for the network (default: the training "
-                         "resolution; 0: the crop's own side)")
+    add_view_arguments(ap, "ship the mirror alone, the network at the training resolution")
     ap.add_argument("--calibration-images", type=int, default=200,
                     help="validation heads for choosing the mask threshold (0: keep 0.5)")
     ap.add_argument("--average-from", type=float, default=None, metavar="F",
                     help="export the mean weights of the run's snapshots from schedule progress F on")
     args = ap.parse_args(argv)
-    views = InferenceSettings(flip_average=not args.no_flip_average, shifts=args.shift, scales=args.scale)
+    views = views_from_args(args, InferenceSettings())
     m = export(args.checkpoint, args.out_dir, args.dtype, args.report, views,
                args.calibration_images, args.average_from, args.network_side)
     avg = f" averaged over steps {m['averaged']['steps']}" if m["averaged"] else ""

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """FaceNet shapes and ranges, BatchNorm folding, export -> load_model -> predict_maps, evaluation."""
 
+import argparse
 import json
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from training.calibrate import LOGIT_GRID, choose_mask_threshold, precision_reca
 from training.evaluate import evaluate, pooled_sigma, robust_variance
 from training.export import export
 from training.train import parse_args, train
+from training.view_args import add_view_arguments, views_from_args
 
 ROOT = Path(__file__).resolve().parents[2]
 TOY = str(Path(__file__).with_name("toy_heads.py")) + ":ToyHeads"
@@ -369,3 +371,17 @@ def test_export_ships_the_extra_views_and_predict_maps_runs_them(exported, tmp_p
     assert not np.allclose(maps.normals, one.normals, atol=1e-3)  # the extra views do change the maps
     big = np.repeat(np.repeat(crop, 2, axis=0), 2, axis=1)  # 64 px: the network still sees 32 px
     assert predict_maps(big, model).normals.shape == (64, 64, 3)
+
+
+def test_view_options_replace_only_what_the_command_line_sets():
+    ap = argparse.ArgumentParser()
+    add_view_arguments(ap, "the base")
+    base = InferenceSettings(shifts=[(4, 4)], scales=[1.125], network_side=128, mask_threshold=0.3)
+    assert views_from_args(ap.parse_args([]), base) == base
+    args = ap.parse_args(["--scale", "1.25", "--no-flip-average", "--network-side", "0"])
+    got = views_from_args(args, base)
+    assert got == InferenceSettings(flip_average=False, scales=[1.25], mask_threshold=0.3)
+    got = views_from_args(ap.parse_args(["--shift", "2", "0", "--shift", "0", "-2"]), base)
+    assert got.shifts == ((2, 0), (0, -2)) and got.scales == () and got.network_side == 128
+    with pytest.raises(ValueError, match="scales"):
+        views_from_args(ap.parse_args(["--scale", "9"]), base)

@@ -25,7 +25,7 @@ resampled to 144 px (:class:`core.predict.InferenceSettings`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -74,6 +74,13 @@ def forward_maps(model: FaceNet, images: torch.Tensor, flip_average: bool = True
     return average_maps([out, mirror_back(model(images.flip(-1)))])
 
 
+def _layout_of(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``x`` contiguous in the memory layout of ``like`` (NHWC stays NHWC for the CPU kernels)."""
+    if like.is_contiguous(memory_format=torch.channels_last):
+        return x.contiguous(memory_format=torch.channels_last)
+    return x.contiguous()
+
+
 def _translate(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     """(B, C, S, S) content moved down by dy and right by dx px, border pixels repeated."""
     p = max(abs(dy), abs(dx))
@@ -94,10 +101,7 @@ def shifted_view(model: FaceNet, images: torch.Tensor, dy: int, dx: int,
     side = images.shape[-1]
     if max(abs(dy), abs(dx)) >= side:
         raise ValueError(f"a shift of ({dy}, {dx}) px does not fit a {side} px crop")
-    fmt = torch.channels_last if images.is_contiguous(memory_format=torch.channels_last) else None
-    moved = _translate(images, dy, dx)
-    moved = moved.contiguous(memory_format=fmt) if fmt else moved.contiguous()
-    out = forward_maps(model, moved, flip_average)
+    out = forward_maps(model, _layout_of(_translate(images, dy, dx), images), flip_average)
     return {k: _translate(v, -dy, -dx) for k, v in out.items()}
 
 
@@ -110,21 +114,25 @@ def _resample(x: torch.Tensor, side: int) -> torch.Tensor:
     return F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False, antialias=True)
 
 
-def scaled_view(model: FaceNet, images: torch.Tensor, scale: float,
-                flip_average: bool = True) -> dict[str, torch.Tensor]:
-    """Maps of the images (B, 3, S, S) resampled to S' = :func:`scaled_side`, resampled back to S.
+def _at_side(images: torch.Tensor, new: int,
+             run: Callable[[torch.Tensor], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """``run``'s maps of the images (B, 3, S, S) resampled to ``new`` px, resampled back to S.
 
     Bilinear, antialiased both ways. Depth (px of the resampled crop) is divided
-    by S' / S; the other maps do not depend on the pixel scale.
+    by new / S; the other maps do not depend on the pixel scale.
     """
     side = images.shape[-1]
-    new = scaled_side(side, scale, model.cfg.stride)
-    fmt = torch.channels_last if images.is_contiguous(memory_format=torch.channels_last) else None
-    resampled = _resample(images, new)
-    resampled = resampled.contiguous(memory_format=fmt) if fmt else resampled.contiguous()
-    out = {k: _resample(v, side) for k, v in forward_maps(model, resampled, flip_average).items()}
+    out = {k: _resample(v, side) for k, v in run(_layout_of(_resample(images, new), images)).items()}
     out["depth"] = out["depth"] * (side / new)
     return out
+
+
+def scaled_view(model: FaceNet, images: torch.Tensor, scale: float,
+                flip_average: bool = True) -> dict[str, torch.Tensor]:
+    """Maps of the images (B, 3, S, S) resampled to S' = :func:`scaled_side`, resampled back to S
+    (see :func:`_at_side`)."""
+    new = scaled_side(images.shape[-1], scale, model.cfg.stride)
+    return _at_side(images, new, lambda x: forward_maps(model, x, flip_average))
 
 
 def forward_views(
@@ -152,18 +160,13 @@ def forward_views(
     if network_side and network_side != side:
         if network_side % model.cfg.stride:
             raise ValueError(f"network_side must be a multiple of {model.cfg.stride} px, got {network_side}")
-        fmt = torch.channels_last if images.is_contiguous(memory_format=torch.channels_last) else None
-        small = _resample(images, network_side)
-        small = small.contiguous(memory_format=fmt) if fmt else small.contiguous()
-        maps = forward_views(model, small, flip_average, shifts, scales)
-        out = {k: _resample(v, side) for k, v in maps.items()}
-        out["depth"] = out["depth"] * (side / network_side)
+        out = _at_side(images, network_side, lambda x: forward_views(model, x, flip_average, shifts, scales))
         return average_maps([out])  # renormalises the resampled normals
     outs = [forward_maps(model, images, flip_average)]
     if not shifts and not scales:
         return outs[0]
+    k = side / REFERENCE_SIDE
     for dy, dx in shifts:
-        k = side / REFERENCE_SIDE
         outs.append(shifted_view(model, images, round(dy * k), round(dx * k), flip_average))
     for scale in scales:
         outs.append(scaled_view(model, images, scale, flip_average))

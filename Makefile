@@ -33,7 +33,7 @@ demo: setup
 ## processes of 1 thread each in two parts, each with a cosine lr timed to end with it:
 ## 1. 8116 steps or 112 min, whichever comes first;
 ## 2. a warm restart from there (lr back to about 6e-4) up to 11 400 steps or 155 min of training in all.
-## The shipped run: 7802 steps in 112 min, then 9962 steps at 155 min. Add --resume to TRAIN_ARGS to
+## The shipped run: 7802 steps in 112 min, then 10 409 steps at 155 min. Add --resume to TRAIN_ARGS to
 ## continue an interrupted run (the time spent counts; a part already over its time takes one step and stops).
 TRAIN_DATA := data/train_128
 TRAIN := $(PY) -m torch.distributed.run --standalone --nproc_per_node 2 -m training.train \

@@ -130,7 +130,9 @@ def export(
     views : the views the add-on averages (mirror, shifts, scales; :class:`core.predict.InferenceSettings`,
         its mask threshold replaced by the calibrated one); default: the mirror only.
     network_side : the side (px) the add-on resamples every crop to for the network;
-        None: the training resolution (0: the crop's own side).
+        None: the training resolution (0: the crop's own side). It replaces
+        ``views.network_side``, which the caller cannot set to the training
+        resolution before the checkpoint is read.
     calibration_images : validation heads for the mask threshold (0: keep 0.5).
     average_from : export the mean weights of the snapshots from this schedule
         progress on and of ``checkpoint`` (:func:`tail_average`); None: ``checkpoint`` alone.

@@ -45,6 +45,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Sampler
 
 from core.network import FaceNet, NetConfig, count_parameters
+from training.augment import mirror_samples
 from training.model_losses import Discriminators, LossConfig, generator_terms, weighted_total
 
 
@@ -86,6 +87,8 @@ class TrainConfig:
     crop_size: int = 0  # train on random crop_size x crop_size windows of each sample (px, a
     # multiple of net.stride; 0 = whole samples) while the schedule's progress is below crop_until
     crop_until: float = 0.0  # fraction of the schedule (steps, or time with anneal_by_time) trained on crops
+    mirror_prob: float = 0.0  # chance that a sample is mirrored left-right (image and targets,
+    # training.augment), drawn per sample from a generator seeded per step and rank (exact resume)
     snapshot_from: float = 0.0  # keep a copy of every checkpoint written once the schedule's progress
     # reaches this fraction, as snapshots/step_NNNNNN.pt (0 = keep none; training.export averages them)
     halt_at_step: int = 0  # stop (with a checkpoint) when reaching this step (0 = off; for tests)
@@ -524,6 +527,7 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
         return decay_progress(step, elapsed_before + elapsed, cfg)
 
     crop_gen = torch.Generator()
+    mirror_gen = torch.Generator()
 
     last_ckpt = time.time()
     t_log, samples_since = time.time(), 0
@@ -541,6 +545,10 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
             if cfg.crop_size and progress < cfg.crop_until:
                 crop_gen.manual_seed(cfg.seed * 1_000_003 + step * 97 + rank)
                 batch = random_crops(batch, cfg.crop_size, crop_gen)
+            if cfg.mirror_prob > 0:
+                mirror_gen.manual_seed(cfg.seed * 1_000_033 + step * 89 + rank)
+                n = batch["image"].shape[0]
+                batch = mirror_samples(batch, torch.rand(n, generator=mirror_gen).to(device) < cfg.mirror_prob)
             out = ddp_model(batch["image"])
             terms = generator_terms(out, batch, cfg.loss)
             loss = weighted_total(terms, cfg.loss)

@@ -1,0 +1,41 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Training-time augmentation of whole batches (tensors already on the training device).
+
+:func:`mirror_samples` reflects chosen samples left-right, image and every target
+map consistently, so a mirrored sample is what the generator would have rendered
+for the mirrored head. The mean head is mirror-symmetric about canonical X = 0
+and the correspondence is normalised to [0, 1] by its box, so the rules are those
+of :func:`core.views.mirror_back`:
+
+- every map: columns reversed, ``x[..., j] -> x[..., S - 1 - j]``;
+- normals: ``Nx -> -Nx`` (x right in the camera frame);
+- correspondence: canonical ``X -> 1 - X`` on the head mask, 0 off it (as rendered);
+- depth, gradient magnitude W = |grad h|, mask, occluder: reversed only (scalars).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def mirror_samples(batch: dict[str, torch.Tensor], chosen: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``batch`` with the samples where ``chosen`` (B,) bool is True mirrored left-right.
+
+    Maps are (B, C, S, S); the memory format of each input is kept. Keys other
+    than ``normals`` and ``corr`` are reversed without any other change.
+    """
+    if chosen.dtype != torch.bool or chosen.shape != (next(iter(batch.values())).shape[0],):
+        raise ValueError("chosen must be a (B,) bool tensor with one entry per sample")
+    sel = chosen.view(-1, 1, 1, 1)
+    out = {}
+    for key, v in batch.items():
+        m = v.flip(-1)
+        if key == "normals":
+            m = torch.cat([-m[:, :1], m[:, 1:]], dim=1)
+        elif key == "corr":
+            head = batch["mask"].flip(-1) > 0.5 if "mask" in batch else m[:, :1] > 0
+            m = torch.cat([torch.where(head, 1.0 - m[:, :1], torch.zeros_like(m[:, :1])), m[:, 1:]], dim=1)
+        fmt = torch.channels_last if v.is_contiguous(memory_format=torch.channels_last) and v.dim() == 4 \
+            else torch.contiguous_format
+        out[key] = torch.where(sel, m, v).contiguous(memory_format=fmt)
+    return out

@@ -547,8 +547,8 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
                 batch = random_crops(batch, cfg.crop_size, crop_gen)
             if cfg.mirror_prob > 0:
                 mirror_gen.manual_seed(cfg.seed * 1_000_033 + step * 89 + rank)
-                n = batch["image"].shape[0]
-                batch = mirror_samples(batch, torch.rand(n, generator=mirror_gen).to(device) < cfg.mirror_prob)
+                draws = torch.rand(batch["image"].shape[0], generator=mirror_gen)
+                batch = mirror_samples(batch, draws.to(device) < cfg.mirror_prob)
             out = ddp_model(batch["image"])
             terms = generator_terms(out, batch, cfg.loss)
             loss = weighted_total(terms, cfg.loss)

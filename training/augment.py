@@ -17,25 +17,25 @@ from __future__ import annotations
 
 import torch
 
+from core.views import mirror_back
+
 
 def mirror_samples(batch: dict[str, torch.Tensor], chosen: torch.Tensor) -> dict[str, torch.Tensor]:
     """``batch`` with the samples where ``chosen`` (B,) bool is True mirrored left-right.
 
-    Maps are (B, C, S, S); the memory format of each input is kept. Keys other
-    than ``normals`` and ``corr`` are reversed without any other change.
+    Maps are (B, C, S, S) and must include ``normals``, ``corr`` and ``mask``;
+    the memory format of each input is kept. The rules are
+    :func:`core.views.mirror_back`'s, with the correspondence then set back to
+    0 off the (mirrored) head mask, as the generator renders it.
     """
-    if chosen.dtype != torch.bool or chosen.shape != (next(iter(batch.values())).shape[0],):
+    if chosen.dtype != torch.bool or chosen.shape != (batch["image"].shape[0],):
         raise ValueError("chosen must be a (B,) bool tensor with one entry per sample")
+    mirrored = mirror_back(batch)
+    mirrored["corr"] = mirrored["corr"] * (mirrored["mask"] > 0.5)
     sel = chosen.view(-1, 1, 1, 1)
     out = {}
     for key, v in batch.items():
-        m = v.flip(-1)
-        if key == "normals":
-            m = torch.cat([-m[:, :1], m[:, 1:]], dim=1)
-        elif key == "corr":
-            head = batch["mask"].flip(-1) > 0.5 if "mask" in batch else m[:, :1] > 0
-            m = torch.cat([torch.where(head, 1.0 - m[:, :1], torch.zeros_like(m[:, :1])), m[:, 1:]], dim=1)
-        fmt = torch.channels_last if v.is_contiguous(memory_format=torch.channels_last) and v.dim() == 4 \
-            else torch.contiguous_format
-        out[key] = torch.where(sel, m, v).contiguous(memory_format=fmt)
+        nhwc = v.is_contiguous(memory_format=torch.channels_last)
+        fmt = torch.channels_last if nhwc else torch.contiguous_format
+        out[key] = torch.where(sel, mirrored[key], v).contiguous(memory_format=fmt)
     return out

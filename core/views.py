@@ -74,7 +74,7 @@ def forward_maps(model: FaceNet, images: torch.Tensor, flip_average: bool = True
     return average_maps([out, mirror_back(model(images.flip(-1)))])
 
 
-def _layout_of(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+def layout_of(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """``x`` contiguous in the memory layout of ``like`` (NHWC stays NHWC for the CPU kernels)."""
     if like.is_contiguous(memory_format=torch.channels_last):
         return x.contiguous(memory_format=torch.channels_last)
@@ -101,7 +101,7 @@ def shifted_view(model: FaceNet, images: torch.Tensor, dy: int, dx: int,
     side = images.shape[-1]
     if max(abs(dy), abs(dx)) >= side:
         raise ValueError(f"a shift of ({dy}, {dx}) px does not fit a {side} px crop")
-    out = forward_maps(model, _layout_of(_translate(images, dy, dx), images), flip_average)
+    out = forward_maps(model, layout_of(_translate(images, dy, dx), images), flip_average)
     return {k: _translate(v, -dy, -dx) for k, v in out.items()}
 
 
@@ -122,7 +122,7 @@ def _at_side(images: torch.Tensor, new: int,
     by new / S; the other maps do not depend on the pixel scale.
     """
     side = images.shape[-1]
-    out = {k: _resample(v, side) for k, v in run(_layout_of(_resample(images, new), images)).items()}
+    out = {k: _resample(v, side) for k, v in run(layout_of(_resample(images, new), images)).items()}
     out["depth"] = out["depth"] * (side / new)
     return out
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from core.views import mirror_back
+from core.views import layout_of, mirror_back
 
 
 def mirror_samples(batch: dict[str, torch.Tensor], chosen: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -33,9 +33,4 @@ def mirror_samples(batch: dict[str, torch.Tensor], chosen: torch.Tensor) -> dict
     mirrored = mirror_back(batch)
     mirrored["corr"] = mirrored["corr"] * (mirrored["mask"] > 0.5)
     sel = chosen.view(-1, 1, 1, 1)
-    out = {}
-    for key, v in batch.items():
-        nhwc = v.is_contiguous(memory_format=torch.channels_last)
-        fmt = torch.channels_last if nhwc else torch.contiguous_format
-        out[key] = torch.where(sel, mirrored[key], v).contiguous(memory_format=fmt)
-    return out
+    return {key: layout_of(torch.where(sel, mirrored[key], v), v) for key, v in batch.items()}

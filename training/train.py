@@ -45,6 +45,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Sampler
 
 from core.network import FaceNet, NetConfig, count_parameters
+from core.views import layout_of
 from training.augment import mirror_samples
 from training.model_losses import Discriminators, LossConfig, generator_terms, weighted_total
 
@@ -295,9 +296,8 @@ def random_crops(batch: dict[str, torch.Tensor], size: int, generator: torch.Gen
     ys = torch.randint(0, side - size + 1, (n,), generator=generator).tolist()
     xs = torch.randint(0, side - size + 1, (n,), generator=generator).tolist()
     return {
-        k: torch.stack([v[i, :, y:y + size, x:x + size] for i, (y, x) in enumerate(zip(ys, xs, strict=True))])
-        .contiguous(memory_format=torch.channels_last if v.is_contiguous(memory_format=torch.channels_last)
-                    else torch.contiguous_format)
+        k: layout_of(torch.stack([v[i, :, y:y + size, x:x + size]
+                                  for i, (y, x) in enumerate(zip(ys, xs, strict=True))]), v)
         for k, v in batch.items()
     }
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from scipy.ndimage import binary_erosion
 
 from tests.training.toy_heads import ToyHeads
 from training.augment import mirror_samples
@@ -37,9 +38,7 @@ def test_mirrored_normals_agree_with_the_mirrored_depth():
     out = mirror_samples(batch, chosen)
     for k in range(4):
         mask = out["mask"][k, 0].numpy() > 0.5
-        inner = mask.copy()
-        inner[1:-1, 1:-1] &= mask[:-2, 1:-1] & mask[2:, 1:-1] & mask[1:-1, :-2] & mask[1:-1, 2:]
-        inner[[0, -1], :] = inner[:, [0, -1]] = False
+        inner = binary_erosion(mask)  # both central differences inside the head
         inner &= out["normals"][k, 2].numpy() > 0.5  # away from the steep rim, where differences lag
         n = out["normals"][k].numpy().transpose(1, 2, 0)
         from_depth = normals_from_depth(out["depth"][k, 0].numpy())
@@ -70,8 +69,8 @@ def test_only_the_chosen_samples_change_and_twice_is_the_identity():
         assert out[key].is_contiguous(memory_format=torch.channels_last)
         assert torch.equal(out[key][~chosen], v[~chosen])
         assert not torch.equal(out[key][chosen], v[chosen])
-        assert torch.equal(out["image"][1], batch["image"][1].flip(-1))
         assert torch.allclose(mirror_samples(out, chosen)[key], v)
+    assert torch.equal(out["image"][1], batch["image"][1].flip(-1))
     with pytest.raises(ValueError, match="bool"):
         mirror_samples(batch, torch.tensor([1, 0, 1, 0]))
 

@@ -46,6 +46,9 @@ class NetConfig:
     normals_decoder_widths : channels of the normals decoder per level, when it
         should differ from the others (the metric that matters most reads only
         this decoder); empty = ``decoder_widths``.
+    half_res_outputs : outputs (keys of ``OUTPUT_CHANNELS``) whose decoder stops
+        at S/2 and whose map is upsampled x2 bilinearly: a decoder's full-resolution
+        level costs most of its time, and smooth maps (W, depth, C) need little of it.
     bottleneck_blocks : extra separable blocks at the coarsest level (context).
     kernel : depthwise kernel size (px).
     upsample : decoder upsampling, ``"nearest"`` (fast on CPU) or ``"bilinear"``.
@@ -56,6 +59,7 @@ class NetConfig:
     widths: tuple[int, ...] = (16, 24, 48, 96, 160)
     decoder_widths: tuple[int, ...] = (8, 12, 16, 32, 48)
     normals_decoder_widths: tuple[int, ...] = ()
+    half_res_outputs: tuple[str, ...] = ()
     encoder_blocks: int = 1
     bottleneck_blocks: int = 2
     kernel: int = 3
@@ -65,6 +69,10 @@ class NetConfig:
         self.widths = tuple(int(w) for w in self.widths)
         self.decoder_widths = tuple(int(w) for w in self.decoder_widths)
         self.normals_decoder_widths = tuple(int(w) for w in self.normals_decoder_widths)
+        self.half_res_outputs = tuple(str(o) for o in self.half_res_outputs)
+        unknown = set(self.half_res_outputs) - set(OUTPUT_CHANNELS)
+        if unknown:
+            raise ValueError(f"half_res_outputs: unknown outputs {sorted(unknown)}; known: {list(OUTPUT_CHANNELS)}")
         for name in ("decoder_widths", "normals_decoder_widths"):
             d = getattr(self, name)
             if (d or name == "decoder_widths") and len(d) != len(self.widths):
@@ -156,20 +164,26 @@ class Decoder(nn.Module):
 
     At each level (coarse to fine): upsample x2, concatenate the encoder's
     features of that level, fuse with a 1 x 1 conv, refine with a separable block.
+    With ``half_res`` the last level is S/2: the head's (B, C, S/2, S/2) output
+    is upsampled bilinearly to (B, C, S, S).
     """
 
-    def __init__(self, cfg: NetConfig, out_channels: int, widths: tuple[int, ...] | None = None):
+    def __init__(
+        self, cfg: NetConfig, out_channels: int, widths: tuple[int, ...] | None = None, half_res: bool = False
+    ):
         super().__init__()
         w, d, k = cfg.widths, widths or cfg.decoder_widths, cfg.kernel
         n = len(w)
+        last = 1 if half_res else 0
         self.entry = ConvBNAct(w[-1], d[-1], 1)
         self.fuse = nn.ModuleList()
         self.refine = nn.ModuleList()
-        for i in range(n - 2, -1, -1):
+        for i in range(n - 2, last - 1, -1):
             self.fuse.append(ConvBNAct(d[i + 1] + w[i], d[i], 1))
             self.refine.append(SepBlock(d[i], d[i], k))
-        self.head = nn.Conv2d(d[0], out_channels, 3, padding=1)
+        self.head = nn.Conv2d(d[last], out_channels, 3, padding=1)
         self.upsample = cfg.upsample
+        self.half_res = half_res
 
     def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
         y = self.entry(feats[-1])
@@ -177,6 +191,8 @@ class Decoder(nn.Module):
             skip = feats[len(feats) - 2 - j]
             y = F.interpolate(y, size=skip.shape[-2:], mode=self.upsample)
             y = refine(fuse(torch.cat([y, skip], dim=1)))
+        if self.half_res:
+            return F.interpolate(self.head(y), size=feats[0].shape[-2:], mode="bilinear", align_corners=False)
         return self.head(y)
 
 
@@ -188,7 +204,10 @@ class FaceNet(nn.Module):
         self.cfg = cfg or NetConfig()
         self.encoder = Encoder(self.cfg)
         self.decoders = nn.ModuleDict(
-            {name: Decoder(self.cfg, c, self.cfg.widths_of(name)) for name, c in OUTPUT_CHANNELS.items()}
+            {
+                name: Decoder(self.cfg, c, self.cfg.widths_of(name), name in self.cfg.half_res_outputs)
+                for name, c in OUTPUT_CHANNELS.items()
+            }
         )
         with torch.no_grad():  # start W and depth near their typical scale
             self.decoders["grad_mag"].head.bias.fill_(-1.0)

@@ -33,15 +33,16 @@ demo: setup
 ## processes of 1 thread each in two parts, each with a cosine lr timed to end with it:
 ## 1. 8116 steps or 112 min, whichever comes first;
 ## 2. a warm restart from there (lr back to about 6e-4) up to 11 400 steps or 155 min of training in all.
-## The shipped run: 7802 steps in 112 min, then 10 409 steps at 155 min. Add --resume to TRAIN_ARGS to
+## The shipped run: 8116 steps in 109 min, then 11 329 steps at 155 min. Add --resume to TRAIN_ARGS to
 ## continue an interrupted run (the time spent counts; a part already over its time takes one step and stops).
 TRAIN_DATA := data/train_128
 TRAIN := $(PY) -m torch.distributed.run --standalone --nproc_per_node 2 -m training.train \
 	--out-dir checkpoints/face_net --data-dir $(TRAIN_DATA) --batch-size 16 --threads 1 \
 	--num-workers 0 --lr 3e-3 --warmup-steps 300 --val-every 500 --val-size 32 --image-every 500 \
 	--checkpoint-minutes 5 --anneal-by-time \
-	--net.widths 16 24 64 192 384 --net.decoder-widths 8 12 24 64 128 --net.encoder-blocks 2 \
-	--net.normals-decoder-widths 12 16 32 128 256 --net.bottleneck-blocks 4 \
+	--net.widths 16 32 96 256 512 --net.decoder-widths 8 12 24 64 128 --net.encoder-blocks 2 \
+	--net.normals-decoder-widths 16 24 64 192 384 --net.bottleneck-blocks 4 \
+	--net.half-res-outputs grad_mag depth corr --mirror-prob 0.5 \
 	--loss.recon-normals l2 --loss.w-normals 30 --loss.w-normal-angular 6
 train: setup
 	test -f $(TRAIN_DATA)/index.json || $(PY) -m training.synth.shards --split train --count 36864 \

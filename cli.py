@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
     g.add_argument("--face-index", type=int)
     g.add_argument("--network", choices=tuple(MODELS),
-                   help="shipped network (standard: fastest; large: GPU-trained, more accurate)")
+                   help="shipped network (standard: fastest, most accurate; large: GPU-trained)")
     g.add_argument("--weights", help="network weights file (overrides --network)")
     g.add_argument("--subdivide", type=int, default=None, metavar="LEVELS",
                    help="subdivision levels applied in exported meshes (default: the preferences' viewport "

@@ -18,9 +18,9 @@ DEVICE_ITEMS = [
 
 
 NETWORK_ITEMS = [
-    ('standard', "Standard", "1.6 M parameters: the fastest, trainable on a laptop CPU"),
-    ('large', "Large", "3.0 M parameters, trained on a GPU: finer, more accurate normals; "
-                       "about 2x the network time on a CPU"),
+    ('standard', "Standard", "2.7 M parameters: the fastest and most accurate, trainable on a laptop CPU"),
+    ('large', "Large", "3.0 M parameters, trained for 6 minutes on a GPU: wider full-resolution layers; "
+                       "about 1.5x the network time on a CPU"),
 ]
 
 

@@ -82,6 +82,30 @@ def test_the_normals_decoder_can_be_wider_than_the_others():
         NetConfig(widths=(8, 8, 16), decoder_widths=(4, 4, 8), normals_decoder_widths=(6, 8))
 
 
+
+def test_half_res_decoders_stop_at_half_size_and_upsample_smoothly():
+    cfg = NetConfig(widths=(8, 8, 16), decoder_widths=(4, 6, 8), half_res_outputs=("grad_mag", "depth"))
+    torch.manual_seed(2)
+    net = FaceNet(cfg).eval()
+    half, full = net.decoders["depth"], net.decoders["normals"]
+    assert (len(half.fuse), len(full.fuse)) == (1, 2)  # no full-resolution level
+    assert half.head.in_channels == 6 and full.head.in_channels == 4
+    torch.nn.init.normal_(half.head.weight)  # depth starts near 0: give the map some relief
+    raw = {}
+    half.head.register_forward_hook(lambda m, i, o: raw.setdefault("depth", o))
+    with torch.no_grad():
+        out = net(torch.rand(1, 3, 32, 32))
+    assert raw["depth"].shape == (1, 1, 16, 16)
+    assert {k: v.shape[-2:] for k, v in out.items()} == {k: (32, 32) for k in out}
+    # bilinear, half-pixel centres: interior pixel 2i + 1 is 3/4 of S/2 pixel i and 1/4 of pixel i + 1 (per axis)
+    r, o = raw["depth"][0, 0], out["depth"][0, 0]
+    want = 0.75 * (0.75 * r[4, 4] + 0.25 * r[4, 5]) + 0.25 * (0.75 * r[5, 4] + 0.25 * r[5, 5])
+    assert torch.isclose(o[9, 9], want, atol=1e-5)
+    assert not torch.isclose(o[9, 9], r[4, 4], atol=1e-4)  # not nearest
+    assert NetConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(ValueError, match="half_res_outputs"):
+        NetConfig(widths=(8, 8), decoder_widths=(4, 4), half_res_outputs=("albedo",))
+
 def test_fused_batchnorm_gives_the_same_maps():
     torch.manual_seed(1)
     net = FaceNet(TINY)

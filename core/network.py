@@ -72,7 +72,8 @@ class NetConfig:
         self.half_res_outputs = tuple(str(o) for o in self.half_res_outputs)
         unknown = set(self.half_res_outputs) - set(OUTPUT_CHANNELS)
         if unknown:
-            raise ValueError(f"half_res_outputs: unknown outputs {sorted(unknown)}; known: {list(OUTPUT_CHANNELS)}")
+            known = list(OUTPUT_CHANNELS)
+            raise ValueError(f"half_res_outputs: unknown outputs {sorted(unknown)}; known: {known}")
         for name in ("decoder_widths", "normals_decoder_widths"):
             d = getattr(self, name)
             if (d or name == "decoder_widths") and len(d) != len(self.widths):

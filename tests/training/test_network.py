@@ -97,7 +97,7 @@ def test_half_res_decoders_stop_at_half_size_and_upsample_smoothly():
         out = net(torch.rand(1, 3, 32, 32))
     assert raw["depth"].shape == (1, 1, 16, 16)
     assert {k: v.shape[-2:] for k, v in out.items()} == {k: (32, 32) for k in out}
-    # bilinear, half-pixel centres: interior pixel 2i + 1 is 3/4 of S/2 pixel i and 1/4 of pixel i + 1 (per axis)
+    # bilinear, half-pixel centres: pixel 2i + 1 is 3/4 of S/2 pixel i and 1/4 of pixel i + 1, per axis
     r, o = raw["depth"][0, 0], out["depth"][0, 0]
     want = 0.75 * (0.75 * r[4, 4] + 0.25 * r[4, 5]) + 0.25 * (0.75 * r[5, 4] + 0.25 * r[5, 5])
     assert torch.isclose(o[9, 9], want, atol=1e-5)

@@ -20,7 +20,7 @@ DEVICE_ITEMS = [
 NETWORK_ITEMS = [
     ('standard', "Standard", "2.7 M parameters: the fastest and most accurate, trainable on a laptop CPU"),
     ('large', "Large", "3.0 M parameters, trained for 6 minutes on a GPU: wider full-resolution layers; "
-                       "about 1.5x the network time on a CPU"),
+                       "slower than Standard on a CPU"),
 ]
 
 

@@ -206,7 +206,8 @@ class FaceNet(nn.Module):
         self.encoder = Encoder(self.cfg)
         self.decoders = nn.ModuleDict(
             {
-                name: Decoder(self.cfg, c, self.cfg.widths_of(name), name in self.cfg.half_res_outputs)
+                name: Decoder(self.cfg, c, self.cfg.widths_of(name),
+                              half_res=name in self.cfg.half_res_outputs)
                 for name, c in OUTPUT_CHANNELS.items()
             }
         )

@@ -82,7 +82,6 @@ def test_the_normals_decoder_can_be_wider_than_the_others():
         NetConfig(widths=(8, 8, 16), decoder_widths=(4, 4, 8), normals_decoder_widths=(6, 8))
 
 
-
 def test_half_res_decoders_stop_at_half_size_and_upsample_smoothly():
     cfg = NetConfig(widths=(8, 8, 16), decoder_widths=(4, 6, 8), half_res_outputs=("grad_mag", "depth"))
     torch.manual_seed(2)
@@ -105,6 +104,7 @@ def test_half_res_decoders_stop_at_half_size_and_upsample_smoothly():
     assert NetConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     with pytest.raises(ValueError, match="half_res_outputs"):
         NetConfig(widths=(8, 8), decoder_widths=(4, 4), half_res_outputs=("albedo",))
+
 
 def test_fused_batchnorm_gives_the_same_maps():
     torch.manual_seed(1)

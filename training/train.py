@@ -75,6 +75,8 @@ class TrainConfig:
     tf32: bool = True  # on CUDA: TensorFloat-32 convolutions and matmuls (faster); --no-tf32 keeps full
     # float32 arithmetic, as on the CPU (for a GPU replay of a CPU recipe)
     channels_last: bool = True  # NHWC tensors: 1.7x the samples/s of NCHW on this CPU (1 thread, 128 px)
+    bf16: bool = False  # forward pass under torch.autocast(bfloat16) (convolutions in bfloat16, weights,
+    # gradients, optimizer and losses in float32): 0.74x the step time on this CPU (AVX512-BF16)
     data_length: int = 100_000_000  # length of the on-the-fly training stream (samples)
     val_size: int = 64  # validation images (split "val")
     val_every: int = 1000  # steps between validations (0 = off)
@@ -549,7 +551,10 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
                 mirror_gen.manual_seed(cfg.seed * 1_000_033 + step * 89 + rank)
                 draws = torch.rand(batch["image"].shape[0], generator=mirror_gen)
                 batch = mirror_samples(batch, draws.to(device) < cfg.mirror_prob)
-            out = ddp_model(batch["image"])
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+                out = ddp_model(batch["image"])
+            if cfg.bf16:
+                out = {k: v.float() for k, v in out.items()}
             terms = generator_terms(out, batch, cfg.loss)
             loss = weighted_total(terms, cfg.loss)
             if discs is not None:

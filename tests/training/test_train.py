@@ -141,6 +141,18 @@ def test_channels_last_layout_gives_the_same_training_curve(tmp_path):
     assert losses["--channels-last"] == pytest.approx(losses["--no-channels-last"], rel=1e-3)
 
 
+def test_bf16_autocast_trains_float32_weights_on_a_curve_close_to_float32(tmp_path):
+    losses, models = {}, {}
+    for flag in ("--bf16", "--no-bf16"):
+        models[flag], _ = train(parse_args(SMALL + ["--steps", "12", "--log-every", "1", "--out-dir",
+                                                    str(tmp_path / flag), flag]))
+        losses[flag] = [json.loads(line)["loss"] for line in open(tmp_path / flag / "metrics.jsonl")]
+    assert all(p.dtype == torch.float32 for p in models["--bf16"].parameters())
+    assert losses["--bf16"] != losses["--no-bf16"]  # the convolutions did run in bfloat16
+    assert losses["--bf16"] == pytest.approx(losses["--no-bf16"], rel=3e-2)
+    assert losses["--bf16"][-1] < 0.9 * losses["--bf16"][0]
+
+
 def test_time_limit_counts_the_training_time_before_a_resume(tmp_path):
     args = SMALL + ["--steps", "40", "--out-dir", str(tmp_path), "--max-minutes", "1", "--anneal-by-time"]
     train(parse_args(args + ["--halt-at-step", "5"]))

@@ -5,7 +5,8 @@
 
 For each variant: one training step (forward, a squared-mean loss on every
 output, backward, Adam) on a random (B, 3, 128, 128) NHWC batch with one
-thread, as one DDP rank of ``make train`` runs it, median over the repeats
+thread, as one DDP rank of ``make train`` runs it (``_bf16``: the forward pass under
+bfloat16 autocast, as ``--bf16``), median over the repeats
 after two warm-up steps; and the parameter count. For the 1.6 M network it
 also times each encoder level and decoder in one forward pass (forward
 hooks), the profile that showed the side decoders' share. The last line is
@@ -39,6 +40,7 @@ VARIANTS = {
     "1.6M_side_half": {"half_res_outputs": SIDE},
     "1.6M_side_and_mask_half": {"half_res_outputs": (*SIDE, "mask_logits")},
     "2.7M_shipped": {"half_res_outputs": SIDE, **WIDE},
+    "2.7M_shipped_bf16": {"half_res_outputs": SIDE, **WIDE},
     "2.7M_24ch_full_res": {"half_res_outputs": SIDE, **WIDE, "widths": (24, 32, 96, 256, 512),
                            "normals_decoder_widths": (16, 24, 48, 160, 320)},
     "3.8M_wide_coarse": {"half_res_outputs": SIDE, "widths": (16, 32, 96, 320, 640),
@@ -46,7 +48,10 @@ VARIANTS = {
 }
 
 
-def step_ms(cfg: NetConfig, batch: int, repeats: int) -> tuple[float, int]:
+BF16 = {"2.7M_shipped_bf16"}  # variants whose forward pass runs under bfloat16 autocast (--bf16)
+
+
+def step_ms(cfg: NetConfig, batch: int, repeats: int, bf16: bool = False) -> tuple[float, int]:
     """Median ms of one training step of FaceNet(cfg), and its parameter count."""
     torch.manual_seed(0)
     net = FaceNet(cfg).to(memory_format=torch.channels_last)
@@ -55,7 +60,9 @@ def step_ms(cfg: NetConfig, batch: int, repeats: int) -> tuple[float, int]:
     times = []
     for _ in range(repeats + 2):
         t = time.perf_counter()
-        loss = sum(v.square().mean() for v in net(x).values())
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = net(x)
+        loss = sum(v.float().square().mean() for v in out.values())
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -90,7 +97,8 @@ def main() -> None:
     torch.set_num_threads(1)
     steps, params = {}, {}
     for name, over in VARIANTS.items():
-        steps[name], params[name] = step_ms(NetConfig(**{**PREVIOUS, **over}), args.batch, args.repeats)
+        steps[name], params[name] = step_ms(NetConfig(**{**PREVIOUS, **over}), args.batch, args.repeats,
+                                            bf16=name in BF16)
         print(f"{name:26s} {steps[name]:7.0f} ms  {params[name] / 1e6:.2f} M", flush=True)
     by_module = module_forward_ms(NetConfig(**PREVIOUS), args.batch)
     print(json.dumps({"step_ms": {k: round(v, 1) for k, v in steps.items()}, "params": params,

@@ -3,7 +3,7 @@
 
 Each weights file has its ``manifest.json`` beside it (see :mod:`core.predict`).
 "standard" (2.7 M parameters) trains from scratch in 3 h on a 2-core CPU
-(``make train``), is the default and the more accurate (7.94 against 8.06 deg
+(``make train``), is the default and the more accurate (7.82 against 8.06 deg
 on the test set); "large" (3.0 M) was trained for 6 minutes on one GPU
 (``make train-large``) and is slower on a CPU.
 """

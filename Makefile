@@ -31,8 +31,8 @@ demo: setup
 ## Train the shipped network from scratch on synthetic heads, on this 2-core CPU in under 3 h:
 ## 36 864 samples rendered into shards by 2 processes (10-22 min by the host's speed), then 2 DDP
 ## processes of 1 thread each in two parts, each with a cosine lr timed to end with it:
-## 1. 8116 steps or 112 min, whichever comes first;
-## 2. a warm restart from there (lr back to about 6e-4) up to 11 400 steps or 155 min of training in all.
+## 1. 11 000 steps or 105 min, whichever comes first;
+## 2. a warm restart from there (lr back to about 5.7e-4) up to 15 000 steps or 145 min of training in all.
 ## The shipped run: 9997 steps in 105 min, then 13 677 steps at 145 min (bfloat16 autocast). Add --resume to TRAIN_ARGS to
 ## continue an interrupted run (the time spent counts; a part already over its time takes one step and stops).
 TRAIN_DATA := data/train_128

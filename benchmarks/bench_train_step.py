@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Training-step time of FaceNet variants on this CPU (the seventh recipe round's table).
+"""Training-step time of FaceNet variants on this CPU (the seventh and eighth recipe rounds' tables).
 
     .venv/bin/python benchmarks/bench_train_step.py [--repeats 6] [--batch 16]
 

@@ -76,7 +76,7 @@ class TrainConfig:
     # float32 arithmetic, as on the CPU (for a GPU replay of a CPU recipe)
     channels_last: bool = True  # NHWC tensors: 1.7x the samples/s of NCHW on this CPU (1 thread, 128 px)
     bf16: bool = False  # forward pass under torch.autocast(bfloat16) (convolutions in bfloat16, weights,
-    # gradients, optimizer and losses in float32): 0.74x the step time on this CPU (AVX512-BF16)
+    # gradients, optimizer and losses in float32): 0.75x the step time on this CPU (AVX512-BF16)
     data_length: int = 100_000_000  # length of the on-the-fly training stream (samples)
     val_size: int = 64  # validation images (split "val")
     val_every: int = 1000  # steps between validations (0 = off)

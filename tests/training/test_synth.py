@@ -173,6 +173,18 @@ def test_parallel_shards_hold_what_one_process_writes(tmp_path, block):
         assert np.array_equal(ds.sample(i)["mask"], block[i]["mask"])
 
 
+def test_render_time_limit_keeps_the_first_samples_written(tmp_path, block):
+    # a limit already past: the part stops after its first block of samples, not at the count asked
+    paths = write_shards_parallel("val", generator.BLOCK + 2, str(tmp_path), S, start=0, per_shard=8,
+                                  jobs=1, max_minutes=1e-9)
+    assert len(paths) == generator.BLOCK // 8
+    index = json.loads((tmp_path / "index.json").read_text())
+    assert index["count"] == generator.BLOCK and index["shards"] == len(paths)
+    ds = ShardDataset(str(tmp_path))
+    assert len(ds) == generator.BLOCK
+    assert np.array_equal(ds.sample(generator.BLOCK - 1)["depth"], block[generator.BLOCK - 1]["depth"])
+
+
 def test_torch_dataset_items(block):
     ds = SynthDataset("val", resolution=S, length=3, seed=0)
     item = ds[2]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -54,10 +55,14 @@ def load_shard(path: str) -> dict[str, np.ndarray]:
 
 
 def write_shards(split: str, count: int, out: str, resolution: int = 128, start: int = 0,
-                 per_shard: int = 1024, progress=None, index: bool = True) -> list[str]:
+                 per_shard: int = 1024, progress=None, index: bool = True,
+                 deadline: float | None = None) -> list[str]:
     """Generate samples ``start .. start+count-1`` of ``split`` into ``out``; returns shard paths.
 
     ``index`` writes ``index.json`` (off for the parts of :func:`write_shards_parallel`).
+    ``deadline`` (a ``time.time()`` value): once one shard is written, render no block
+    of samples after it; the folder then holds the range's first samples (the last
+    shard may be short).
     """
     os.makedirs(out, exist_ok=True)
     B = generator.BLOCK
@@ -74,7 +79,7 @@ def write_shards(split: str, count: int, out: str, resolution: int = 128, start:
         buf.clear()
         idx.clear()
 
-    while i < end:
+    while i < end and not (deadline is not None and paths and time.time() > deadline):
         b, k = divmod(i, B)
         block = generator.generate_block(split, b, resolution)
         for kk in range(k, min(B, k + end - i)):
@@ -88,7 +93,7 @@ def write_shards(split: str, count: int, out: str, resolution: int = 128, start:
     if buf:
         flush()
     if index:
-        write_index(out, split, resolution, start, count, len(paths))
+        write_index(out, split, resolution, start, min(count, i - start), len(paths))
     return paths
 
 
@@ -99,21 +104,36 @@ def write_index(out: str, split: str, resolution: int, start: int, count: int, s
                        base_seed=generator.BASE_SEED, conventions="training/synth/generator.py"), f, indent=1)
 
 
+def _one_thread() -> None:
+    """Pool initializer: one torch and one OpenCV thread per generating process (one process per core)."""
+    import cv2
+    import torch
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
 def write_shards_parallel(split: str, count: int, out: str, resolution: int = 128, start: int = 0,
-                          per_shard: int = 1024, jobs: int = 2) -> list[str]:
-    """:func:`write_shards` over ``jobs`` processes, each on a contiguous part of the range.
+                          per_shard: int = 1024, jobs: int = 2, max_minutes: float = 0.0) -> list[str]:
+    """:func:`write_shards` over ``jobs`` processes of one thread each, each on a contiguous part.
 
     Part boundaries fall on multiples of ``per_shard`` so every shard but the
     last is full; the folder holds the same samples as one process would write.
+    ``max_minutes`` > 0: each process stops after that many minutes (once it has one
+    shard), so each part holds its first samples; ``index.json``'s ``count`` is what was written.
     """
     end = start + count
     size = max(per_shard, math.ceil(count / max(1, jobs) / per_shard) * per_shard)  # samples per part
     parts = [(a, min(a + size, end)) for a in range(start, end, size)]
-    with ProcessPoolExecutor(max(1, len(parts))) as pool:
-        futures = [pool.submit(write_shards, split, b - a, out, resolution, a, per_shard, None, False)
-                   for a, b in parts]
+    deadline = time.time() + max_minutes * 60 if max_minutes > 0 else None
+    # spawned, not forked: a forked child that sets torch's thread count after the parent ran torch hangs
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max(1, len(parts)), mp_context=spawn, initializer=_one_thread) as pool:
+        futures = [pool.submit(write_shards, split, b - a, out, resolution, a, per_shard, None, False,
+                               deadline) for a, b in parts]
         paths = sorted(p for f in futures for p in f.result())
-    write_index(out, split, resolution, start, count, len(paths))
+    written = sum(int(np.load(p)["index"].shape[0]) for p in paths)
+    write_index(out, split, resolution, start, written, len(paths))
     return paths
 
 
@@ -126,6 +146,8 @@ def main(argv=None) -> None:
     ap.add_argument("--start", type=int, default=0, help="first sample index")
     ap.add_argument("--per-shard", type=int, default=1024, help="samples per shard file")
     ap.add_argument("--jobs", type=int, default=1, help="generating processes (one per core)")
+    ap.add_argument("--max-minutes", type=float, default=0.0,
+                    help="with --jobs > 1: stop rendering after this many minutes (0: no limit)")
     a = ap.parse_args(argv)
     t0 = time.time()
 
@@ -134,7 +156,8 @@ def main(argv=None) -> None:
         print(f"\r{msg}  {el:.0f}s  eta {el / max(frac, 1e-9) - el:.0f}s", end="", flush=True)
 
     if a.jobs > 1:
-        paths = write_shards_parallel(a.split, a.count, a.out, a.resolution, a.start, a.per_shard, a.jobs)
+        paths = write_shards_parallel(a.split, a.count, a.out, a.resolution, a.start, a.per_shard, a.jobs,
+                                      a.max_minutes)
     else:
         paths = write_shards(a.split, a.count, a.out, a.resolution, a.start, a.per_shard, progress)
     print(f"\nwrote {len(paths)} shards to {a.out}")

@@ -244,11 +244,12 @@ def rng_states() -> dict:
 
 
 def set_rng_states(s: dict) -> None:
-    torch.set_rng_state(s["torch"])
+    """Restore :func:`rng_states` (CPU byte tensors, also when the checkpoint was mapped to a GPU)."""
+    torch.set_rng_state(s["torch"].cpu())
     np.random.set_state(s["numpy"])  # noqa: NPY002
     random.setstate(s["python"])
     if s.get("cuda") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(s["cuda"])
+        torch.cuda.set_rng_state_all([t.cpu() for t in s["cuda"]])
 
 
 def git_commit() -> str:

@@ -285,14 +285,14 @@ def test_weights_file_changed_on_disk_is_reloaded(tmp_path: Path, sample_rgb: np
 
 
 @pytest.mark.skipif(not MODELS["large"].is_file(), reason="the large network's weights are not installed")
-def test_the_default_network_is_the_most_accurate_and_the_large_one_reconstructs(sample_photo: Path) -> None:
+def test_the_large_network_is_no_worse_in_normals_and_reconstructs(sample_photo: Path) -> None:
     manifests = {name: json.loads(p.with_name("manifest.json").read_text()) for name, p in MODELS.items()}
     error = {name: m["metrics"]["normal_mean_deg"] for name, m in manifests.items()}
-    assert min(error, key=error.get) == "standard"  # 7.82 against 8.06 deg on the test set
+    assert error["large"] <= error["standard"]  # 7.75 against 7.82 deg on the test set (README)
     pipeline.clear_model_cache()
     model, sha = pipeline.get_model(str(model_weights("large")), "cpu")
     assert sha == manifests["large"]["sha256"]
-    assert sum(p.numel() for p in model.parameters()) > 2_500_000  # 3.0 M, BatchNorm folded
+    assert sum(p.numel() for p in model.parameters()) > 4_500_000  # 5.1 M, BatchNorm folded
     rec = reconstruct(sample_photo, ReconstructOptions(device="cpu", weights=str(model_weights("large"))))
     assert rec.model_sha256 == manifests["large"]["sha256"] and rec.maps.mask.mean() > 0.2
     pipeline.clear_model_cache()

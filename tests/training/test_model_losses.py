@@ -16,6 +16,7 @@ from training.model_losses import (
     dice_loss,
     generator_terms,
     gradient_l1,
+    normal_detail,
     reconstruction,
     remove_offset,
     weighted_total,
@@ -135,6 +136,39 @@ def test_recon_normals_overrides_the_pixel_loss_for_the_normals_alone():
     assert float(l1["normals"]) == pytest.approx(0.5)
     assert float(mixed["normals"]) == pytest.approx(0.25)
     assert float(mixed["corr"]) == pytest.approx(float(l1["corr"]))
+
+
+def test_normal_detail_is_the_neighbour_angle_over_20_degrees_inside_the_mask():
+    side = 8
+    n = torch.zeros(1, 3, side, side)
+    n[:, 2] = 1.0
+    tilt = math.radians(10.0)  # columns 4.. turn by 10 deg: the two columns at the fold read 0.5
+    n[:, 0, :, 4:], n[:, 2, :, 4:] = math.sin(tilt), math.cos(tilt)
+    mask = torch.ones(1, 1, side, side)
+    mask[..., 0, :] = 0  # outside the mask: 0, and no neighbour there counts
+    d = normal_detail(n, mask)
+    assert torch.allclose(d[0, 0, 1:, 3:5], torch.full((side - 1, 2), 0.5), atol=1e-4)
+    assert float(d[0, 0, 1:, :3].abs().max()) == 0 and float(d[0, 0, 1:, 5:].abs().max()) == 0
+    assert float(d[0, 0, 0].abs().max()) == 0
+    n[:, 0, :, 4:], n[:, 2, :, 4:] = 1.0, 0.0  # a 90 deg fold saturates at 1
+    assert torch.allclose(normal_detail(n, mask)[0, 0, 1:, 3:5], torch.ones(side - 1, 2))
+
+
+def test_detail_weight_makes_an_error_at_a_fold_cost_more_than_on_flat_ground():
+    batch = fake_batch(side=16)
+    right = batch["normals"][:, :, :, 8:]  # a 45 deg fold between columns 7 and 8
+    batch["normals"][:, :, :, 8:] = unit(right + torch.tensor([1.0, 0, 0]).view(1, 3, 1, 1))
+    costs = {}
+    for where, cols in {"fold": slice(7, 9), "flat": slice(3, 5)}.items():
+        out = perfect_output(batch)
+        out["normals"][:, :, 6:10, cols] = unit(out["normals"][:, :, 6:10, cols] + 0.3)
+        plain = generator_terms(out, batch, LossConfig(recon="l2"))
+        weighted = generator_terms(out, batch, LossConfig(recon="l2", normal_detail_weight=3.0))
+        costs[where] = [float(t[k]) for t in (plain, weighted) for k in ("normals", "normal_angular")]
+    ratio = [f / g for f, g in zip(costs["fold"], costs["flat"], strict=True)]  # fold over flat: L2, angular
+    assert ratio[2] > 1.5 * ratio[0] and ratio[3] > 1.5 * ratio[1]  # weighted against unweighted
+    perfect = generator_terms(perfect_output(batch), batch, LossConfig(normal_detail_weight=3.0))
+    assert float(perfect["normals"]) == 0 and float(perfect["normal_angular"]) < 1e-6
 
 
 def test_weighted_total_scales_each_term_by_its_named_weight():

@@ -11,7 +11,9 @@ Metrics (pixels pooled over the whole test set unless said otherwise):
 - normal angular error (deg) over GT mask ∩ predicted mask: mean, std and the
   fractions below 10, 20 and 30 deg;
 - the mean normal error per region (:func:`region_masks`): near the silhouette,
-  and where the image shows the head, hair, glasses or clothing in front of it;
+  where the image shows the head, hair, glasses or clothing in front of it, and
+  in the ear zones; each region's share of the errors > 20 and > 30 deg; and the
+  normal metrics outside the ear zones (``normal_outside_ears``);
 - the normal error split into coarse shape, fine relief and what is left after
   the best global rotation (:mod:`training.normal_error_split`), pooled means;
 - depth error σ by the paper's robust protocol, per image over the mask
@@ -61,6 +63,10 @@ SWAP_LAMBDA = 0.3  # λ of depth_sigma_swapped: the sweep's best for every shipp
 DEPTH_WINDOW_PX = 7.0  # errors within M ± 7 px give σ_M (paper's protocol)
 DEPTH_SIGMAS = 3.0  # variance over errors within M ± 3 σ_M (paper's protocol)
 OCCLUDER_KINDS = {"uncovered": 0, "hair": 1, "glasses": 2, "clothing": 3}  # generator's ``occluder`` map
+# A box around each ear in canonical head coordinates (the ground-truth ``corr``, the mean head's
+# bounding box mapped to [0, 1]; X to the subject's left, Y away from the viewer, Z up): the ears and
+# the skin just around them. Chosen by eye on test images; the ears hold most of the errors > 30 deg.
+EAR_ZONE = {"x_outside": (0.17, 0.83), "y_min": 0.45, "z": (0.3, 0.65)}
 PAPER = {  # normals paper, Table 1, its synthetic test set at 128 x 128
     "mask_precision": 0.9372, "mask_recall": 0.9840, "normal_mean_deg": 10.01, "normal_std_deg": 12.45,
     "normal_lt10": 0.6750, "normal_lt20": 0.9265, "normal_lt30": 0.9713,
@@ -131,13 +137,23 @@ def split_batches(dataset: str | None, resolution: int, limit: int | None, split
     yield from stacked_batches(ds, n, batch_size)
 
 
-def region_masks(gt_mask: np.ndarray, occluder: np.ndarray | None) -> dict[str, np.ndarray]:
+def normal_summary(ang: np.ndarray) -> dict[str, float]:
+    """Mean (deg) and the fractions under 10, 20 and 30 deg of the angular errors ``ang`` (n,) deg."""
+    if not ang.size:
+        return {"mean_deg": float("nan"), "lt10": float("nan"), "lt20": float("nan"), "lt30": float("nan")}
+    return {"mean_deg": float(ang.mean()), "lt10": float((ang < 10).mean()),
+            "lt20": float((ang < 20).mean()), "lt30": float((ang < 30).mean())}
+
+
+def region_masks(gt_mask: np.ndarray, occluder: np.ndarray | None,
+                 corr: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Pixel groups of one test image for the per-region normal error, each (S, S) bool.
 
     ``silhouette_2px``: head pixels within 2 px of the ground-truth mask's edge
     (Euclidean distance to the nearest non-head pixel <= 2). With the generator's
     ``occluder`` map (S, S) uint8: ``uncovered`` (the image shows the head),
     ``hair``, ``glasses``, ``clothing`` (the image shows that in front of the head).
+    With the ground-truth ``corr`` (S, S, 3): ``ears``, head pixels in :data:`EAR_ZONE`.
     """
     from scipy.ndimage import distance_transform_edt
 
@@ -145,6 +161,11 @@ def region_masks(gt_mask: np.ndarray, occluder: np.ndarray | None) -> dict[str, 
     if occluder is not None:
         for name, kind in OCCLUDER_KINDS.items():
             regions[name] = gt_mask & (occluder == kind)
+    if corr is not None:
+        x, y, z = corr[..., 0], corr[..., 1], corr[..., 2]
+        lo, hi = EAR_ZONE["x_outside"]
+        regions["ears"] = (gt_mask & ((x < lo) | (x > hi)) & (y >= EAR_ZONE["y_min"])
+                           & (z > EAR_ZONE["z"][0]) & (z < EAR_ZONE["z"][1]))
     return regions
 
 
@@ -176,6 +197,8 @@ def evaluate(
     grid: list[np.ndarray] = []
     region_sum: dict[str, float] = {}
     region_n: dict[str, int] = {}
+    region_over: dict[str, list[int]] = {}  # pixels over 20 and over 30 deg per region
+    outside_ears: list[np.ndarray] = []
     split_sum: dict[str, float] = {}
     n_images = 0
     t0 = time.time()
@@ -197,12 +220,18 @@ def evaluate(
             both = mask & gt_mask
             angles.append(angular_error_deg(n_pred[both], gt_n[both]))
             occ = batch["occluder"][b].numpy() if "occluder" in batch else None
+            corr = batch["corr"][b].numpy().transpose(1, 2, 0) if "corr" in batch else None
             err = np.zeros(both.shape, np.float64)
             err[both] = angles[-1]
-            for name, sel in region_masks(gt_mask, occ).items():
+            for name, sel in region_masks(gt_mask, occ, corr).items():
                 sel = sel & both
                 region_sum[name] = region_sum.get(name, 0.0) + float(err[sel].sum())
                 region_n[name] = region_n.get(name, 0) + int(sel.sum())
+                over = region_over.setdefault(name, [0, 0])
+                over[0] += int((err[sel] > 20).sum())
+                over[1] += int((err[sel] > 30).sum())
+                if name == "ears":
+                    outside_ears.append(err[both & ~sel])
             if both.any():
                 for name, a in error_split(n_pred, gt_n, both).items():
                     split_sum[name] = split_sum.get(name, 0.0) + float(a.sum())
@@ -263,9 +292,12 @@ def evaluate(
                                 **{name: pooled_sigma(v) for name, v in var_swap.items() if v}},
         "normal_by_region": {
             name: {"mean_deg": region_sum[name] / max(1, region_n[name]),
-                   "fraction": region_n[name] / max(1, int(ang.size))}
+                   "fraction": region_n[name] / max(1, int(ang.size)),
+                   "share_over20": region_over[name][0] / max(1, int((ang > 20).sum())),
+                   "share_over30": region_over[name][1] / max(1, int((ang > 30).sum()))}
             for name in region_sum
         },
+        **({"normal_outside_ears": normal_summary(np.concatenate(outside_ears))} if outside_ears else {}),
         "normal_by_frequency": {
             "sigma_px": SPLIT_SIGMA_PX,
             **{f"{name}_deg": total / max(1, int(ang.size)) for name, total in split_sum.items()},
@@ -308,8 +340,15 @@ def format_table(r: dict) -> str:
             lines.append(f"{name + ' σ λ=' + str(swap['lambda']):<22}{swap[key]:>10.3f}{'':>10}")
     lines.append(f"best λ: {r['depth_sigma_best_lambda']}   images: {r['n_images']}")
     for name, v in r.get("normal_by_region", {}).items():
-        share = f"({100 * v['fraction']:.1f} % of pixels)"
-        lines.append(f"{'normal deg ' + name:<22}{v['mean_deg']:>10.2f}   {share}")
+        share = f"({100 * v['fraction']:.1f} % of pixels"
+        if "share_over30" in v:
+            over = f"{100 * v['share_over20']:.1f} / {100 * v['share_over30']:.1f}"
+            share += f"; {over} % of those > 20 / 30 deg"
+        lines.append(f"{'normal deg ' + name:<22}{v['mean_deg']:>10.2f}   {share})")
+    if "normal_outside_ears" in r:
+        o = r["normal_outside_ears"]
+        lines.append(f"outside the ear zones: mean {o['mean_deg']:.2f} deg, < 10 / 20 / 30 deg "
+                     f"{100 * o['lt10']:.2f} / {100 * o['lt20']:.2f} / {100 * o['lt30']:.2f} %")
     split = r.get("normal_by_frequency", {})
     for name in ("coarse", "fine", "rotated"):
         if f"{name}_deg" in split:

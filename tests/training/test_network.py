@@ -360,6 +360,12 @@ def test_region_masks_split_the_head_by_silhouette_distance_and_occluder():
     assert r["hair"].sum() == 30 and r["clothing"].sum() == 0
     assert r["uncovered"].sum() == 70 and not (r["uncovered"] & r["hair"]).any()
     assert set(region_masks(gt, None)) == {"silhouette_2px"}
+    corr = np.full((20, 20, 3), 0.5)  # the middle of the head ...
+    corr[5:15, 5:7] = (0.1, 0.6, 0.5)  # ... but its left two columns sit on the subject's right ear
+    corr[5:7, 5:7, 2] = 0.9  # the top of those columns is above the ear
+    corr[0:4, 0:4] = (0.1, 0.6, 0.5)  # outside the head: never a region
+    ears = region_masks(gt, occ, corr)["ears"]
+    assert ears.sum() == 16 and ears[7:15, 5:7].all()
 
 
 def test_numpy_test_samples_become_channel_first_tensors():

@@ -223,15 +223,16 @@ def evaluate(
             corr = batch["corr"][b].numpy().transpose(1, 2, 0) if "corr" in batch else None
             err = np.zeros(both.shape, np.float64)
             err[both] = angles[-1]
-            for name, sel in region_masks(gt_mask, occ, corr).items():
+            regions = region_masks(gt_mask, occ, corr)
+            for name, sel in regions.items():
                 sel = sel & both
                 region_sum[name] = region_sum.get(name, 0.0) + float(err[sel].sum())
                 region_n[name] = region_n.get(name, 0) + int(sel.sum())
                 over = region_over.setdefault(name, [0, 0])
                 over[0] += int((err[sel] > 20).sum())
                 over[1] += int((err[sel] > 30).sum())
-                if name == "ears":
-                    outside_ears.append(err[both & ~sel])
+            if "ears" in regions:
+                outside_ears.append(err[both & ~regions["ears"]])
             if both.any():
                 for name, a in error_split(n_pred, gt_n, both).items():
                     split_sum[name] = split_sum.get(name, 0.0) + float(a.sum())
@@ -270,6 +271,8 @@ def evaluate(
                 ]
                 grid.append(np.concatenate(cells, axis=1))
     ang = np.concatenate(angles) if angles else np.zeros(0)
+    overall = normal_summary(ang)
+    n_over = (max(1, int((ang > 20).sum())), max(1, int((ang > 30).sum())))  # pixels over 20 and 30 deg
     sig = {str(lam): pooled_sigma(var_int[lam]) for lam in lambdas}
     best = min(lambdas, key=lambda lam: sig[str(lam)] if np.isfinite(sig[str(lam)]) else np.inf)
     sig["direct"] = pooled_sigma(var_direct)
@@ -279,11 +282,11 @@ def evaluate(
         "resolution": resolution,
         "mask_precision": tp / max(1, tp + fp),
         "mask_recall": tp / max(1, tp + fn),
-        "normal_mean_deg": float(ang.mean()) if ang.size else float("nan"),
+        "normal_mean_deg": overall["mean_deg"],
         "normal_std_deg": float(ang.std()) if ang.size else float("nan"),
-        "normal_lt10": float((ang < 10).mean()) if ang.size else float("nan"),
-        "normal_lt20": float((ang < 20).mean()) if ang.size else float("nan"),
-        "normal_lt30": float((ang < 30).mean()) if ang.size else float("nan"),
+        "normal_lt10": overall["lt10"],
+        "normal_lt20": overall["lt20"],
+        "normal_lt30": overall["lt30"],
         "depth_sigma": sig,
         "depth_sigma_best_lambda": best,
         "depth_units": "px of the map",
@@ -293,8 +296,8 @@ def evaluate(
         "normal_by_region": {
             name: {"mean_deg": region_sum[name] / max(1, region_n[name]),
                    "fraction": region_n[name] / max(1, int(ang.size)),
-                   "share_over20": region_over[name][0] / max(1, int((ang > 20).sum())),
-                   "share_over30": region_over[name][1] / max(1, int((ang > 30).sum()))}
+                   "share_over20": region_over[name][0] / n_over[0],
+                   "share_over30": region_over[name][1] / n_over[1]}
             for name in region_sum
         },
         **({"normal_outside_ears": normal_summary(np.concatenate(outside_ears))} if outside_ears else {}),

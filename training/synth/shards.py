@@ -132,7 +132,10 @@ def write_shards_parallel(split: str, count: int, out: str, resolution: int = 12
         futures = [pool.submit(write_shards, split, b - a, out, resolution, a, per_shard, None, False,
                                deadline) for a, b in parts]
         paths = sorted(p for f in futures for p in f.result())
-    written = sum(int(np.load(p)["index"].shape[0]) for p in paths)
+    written = 0
+    for p in paths:
+        with np.load(p) as z:  # reads the small index member only
+            written += int(z["index"].shape[0])
     write_index(out, split, resolution, start, written, len(paths))
     return paths
 

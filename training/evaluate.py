@@ -14,6 +14,13 @@ Metrics (pixels pooled over the whole test set unless said otherwise):
   where the image shows the head, hair, glasses or clothing in front of it, and
   in the ear zones; each region's share of the errors > 20 and > 30 deg; and the
   normal metrics outside the ear zones (``normal_outside_ears``);
+- how sharply the ground truth itself folds there: per region (and outside the
+  ear zones) the mean of θ, the largest angle between a pixel's ground-truth
+  normal and a 4-neighbour's (``training.model_losses.neighbour_angle_deg``),
+  and the fraction of pixels with θ > 20 deg (``gt_fold_mean_deg``,
+  ``gt_fold_over20``): a map sampled once per pixel cannot be learnt finer;
+- how the errors > 30 deg spread over the images: the share held by the tenth
+  of the images with the most of them (``over30_share_worst_tenth``);
 - the normal error split into coarse shape, fine relief and what is left after
   the best global rotation (:mod:`training.normal_error_split`), pooled means;
 - depth error σ by the paper's robust protocol, per image over the mask
@@ -54,6 +61,7 @@ from core.predict import (
     prepare_for_inference,
     run_network,
 )
+from training.model_losses import neighbour_angle_deg
 from training.normal_error_split import SPLIT_SIGMA_PX, angular_error_deg, error_split
 from training.synth.dataset import stacked_batches
 from training.view_args import add_view_arguments, views_from_args
@@ -62,6 +70,7 @@ LAMBDAS = (0.0, 0.05, 0.1, 0.2, 0.3)  # the normals paper's λ sweep
 SWAP_LAMBDA = 0.3  # λ of depth_sigma_swapped: the sweep's best for every shipped model so far
 DEPTH_WINDOW_PX = 7.0  # errors within M ± 7 px give σ_M (paper's protocol)
 DEPTH_SIGMAS = 3.0  # variance over errors within M ± 3 σ_M (paper's protocol)
+SPLITS = ("test", "val", "train")
 OCCLUDER_KINDS = {"uncovered": 0, "hair": 1, "glasses": 2, "clothing": 3}  # generator's ``occluder`` map
 # A box around each ear in canonical head coordinates (the ground-truth ``corr``, the mean head's
 # bounding box mapped to [0, 1]; X to the subject's left, Y away from the viewer, Z up): the ears and
@@ -116,12 +125,14 @@ def split_batches(dataset: str | None, resolution: int, limit: int | None, split
     """Yield dict batches of (B, C, S, S) tensors of a split (:func:`stacked_batches`).
 
     ``split="test"``: the fixed 200-image test set (``training.synth.test_set``);
-    ``"val"``: the first ``limit`` (default 200) validation heads, rendered on the fly.
-    ``dataset`` ('module:Class') replaces the synthetic heads for either split.
+    ``"val"`` / ``"train"``: the first ``limit`` (default 200) validation or training heads,
+    rendered on the fly (the training heads are the first of the shards ``training.synth.shards``
+    writes, so ``"train"`` against ``"val"`` measures the generalisation gap).
+    ``dataset`` ('module:Class') replaces the synthetic heads for any split.
     """
-    if split not in ("test", "val"):
-        raise ValueError(f"split must be 'test' or 'val', not {split!r}")
-    if dataset or split == "val":
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
+    if dataset or split != "test":
         if dataset:
             from training.train import load_dataset_class
 
@@ -143,6 +154,24 @@ def normal_summary(ang: np.ndarray) -> dict[str, float]:
         return {"mean_deg": float("nan"), "lt10": float("nan"), "lt20": float("nan"), "lt30": float("nan")}
     return {"mean_deg": float(ang.mean()), "lt10": float((ang < 10).mean()),
             "lt20": float((ang < 20).mean()), "lt30": float((ang < 30).mean())}
+
+
+def worst_tenth_share(counts: list[int]) -> float:
+    """Share of the total of per-image ``counts`` held by the tenth of the images (at least one)
+    with the largest counts; 0.1 when they are spread evenly, 1.0 when a tenth holds them all."""
+    c = np.sort(np.asarray(counts, np.float64))[::-1]
+    if not c.size or c.sum() == 0:
+        return float("nan")
+    return float(c[: max(1, c.size // 10)].sum() / c.sum())
+
+
+def outside_ears_summary(errors: list[np.ndarray], folds: list[np.ndarray]) -> dict[str, float]:
+    """:func:`normal_summary` of the errors (deg) outside the ear zones, with the ground truth's
+    fold there (``gt_fold_mean_deg``, ``gt_fold_over20``; see the module docstring)."""
+    fold = np.concatenate(folds)
+    return {**normal_summary(np.concatenate(errors)),
+            "gt_fold_mean_deg": float(fold.mean()) if fold.size else float("nan"),
+            "gt_fold_over20": float((fold > 20).mean()) if fold.size else float("nan")}
 
 
 def region_masks(gt_mask: np.ndarray, occluder: np.ndarray | None,
@@ -198,13 +227,17 @@ def evaluate(
     region_sum: dict[str, float] = {}
     region_n: dict[str, int] = {}
     region_over: dict[str, list[int]] = {}  # pixels over 20 and over 30 deg per region
+    region_fold: dict[str, list[float]] = {}  # GT neighbour angle: sum (deg) and pixels over 20 deg
     outside_ears: list[np.ndarray] = []
+    outside_ears_fold: list[np.ndarray] = []
+    image_over30: list[int] = []
     split_sum: dict[str, float] = {}
     n_images = 0
     t0 = time.time()
     for batch in split_batches(dataset, resolution, limit, split):
         with torch.inference_mode():
             out = run_network(model, batch["image"], settings)
+            folds = neighbour_angle_deg(batch["normals"], (batch["mask"] > 0.5).float())[:, 0].numpy()
         for b in range(batch["image"].shape[0]):
             n_images += 1
             gt_mask = batch["mask"][b, 0].numpy() > 0.5
@@ -223,6 +256,8 @@ def evaluate(
             corr = batch["corr"][b].numpy().transpose(1, 2, 0) if "corr" in batch else None
             err = np.zeros(both.shape, np.float64)
             err[both] = angles[-1]
+            image_over30.append(int((angles[-1] > 30).sum()))
+            fold = folds[b]
             regions = region_masks(gt_mask, occ, corr)
             for name, sel in regions.items():
                 sel = sel & both
@@ -231,8 +266,12 @@ def evaluate(
                 over = region_over.setdefault(name, [0, 0])
                 over[0] += int((err[sel] > 20).sum())
                 over[1] += int((err[sel] > 30).sum())
+                fold_acc = region_fold.setdefault(name, [0.0, 0])
+                fold_acc[0] += float(fold[sel].sum())
+                fold_acc[1] += int((fold[sel] > 20).sum())
             if "ears" in regions:
                 outside_ears.append(err[both & ~regions["ears"]])
+                outside_ears_fold.append(fold[both & ~regions["ears"]])
             if both.any():
                 for name, a in error_split(n_pred, gt_n, both).items():
                     split_sum[name] = split_sum.get(name, 0.0) + float(a.sum())
@@ -297,10 +336,14 @@ def evaluate(
             name: {"mean_deg": region_sum[name] / max(1, region_n[name]),
                    "fraction": region_n[name] / max(1, int(ang.size)),
                    "share_over20": region_over[name][0] / n_over[0],
-                   "share_over30": region_over[name][1] / n_over[1]}
+                   "share_over30": region_over[name][1] / n_over[1],
+                   "gt_fold_mean_deg": region_fold[name][0] / max(1, region_n[name]),
+                   "gt_fold_over20": region_fold[name][1] / max(1, region_n[name])}
             for name in region_sum
         },
-        **({"normal_outside_ears": normal_summary(np.concatenate(outside_ears))} if outside_ears else {}),
+        **({"normal_outside_ears": outside_ears_summary(outside_ears, outside_ears_fold)}
+           if outside_ears else {}),
+        "over30_share_worst_tenth": worst_tenth_share(image_over30),
         "normal_by_frequency": {
             "sigma_px": SPLIT_SIGMA_PX,
             **{f"{name}_deg": total / max(1, int(ang.size)) for name, total in split_sum.items()},
@@ -348,10 +391,19 @@ def format_table(r: dict) -> str:
             over = f"{100 * v['share_over20']:.1f} / {100 * v['share_over30']:.1f}"
             share += f"; {over} % of those > 20 / 30 deg"
         lines.append(f"{'normal deg ' + name:<22}{v['mean_deg']:>10.2f}   {share})")
+        if "gt_fold_mean_deg" in v:
+            lines.append(f"{'':<32}   GT fold {v['gt_fold_mean_deg']:.1f} deg, "
+                         f"{100 * v['gt_fold_over20']:.1f} % of pixels > 20 deg")
     if "normal_outside_ears" in r:
         o = r["normal_outside_ears"]
         lines.append(f"outside the ear zones: mean {o['mean_deg']:.2f} deg, < 10 / 20 / 30 deg "
                      f"{100 * o['lt10']:.2f} / {100 * o['lt20']:.2f} / {100 * o['lt30']:.2f} %")
+        if "gt_fold_mean_deg" in o:
+            lines.append(f"{'':<32}   GT fold {o['gt_fold_mean_deg']:.1f} deg, "
+                         f"{100 * o['gt_fold_over20']:.1f} % of pixels > 20 deg")
+    if "over30_share_worst_tenth" in r:
+        lines.append(f"errors > 30 deg held by the worst tenth of the images: "
+                     f"{100 * r['over30_share_worst_tenth']:.1f} %")
     split = r.get("normal_by_frequency", {})
     for name in ("coarse", "fine", "rotated"):
         if f"{name}_deg" in split:
@@ -376,8 +428,9 @@ def main(argv: list[str] | None = None) -> None:
     src.add_argument("--checkpoint", default=None, help="training checkpoint instead of exported weights")
     ap.add_argument("--resolution", type=int, default=128)
     ap.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
-    ap.add_argument("--split", choices=("test", "val"), default="test",
-                    help="the fixed test set (default), or validation heads for comparing training runs")
+    ap.add_argument("--split", choices=SPLITS, default="test",
+                    help="the fixed test set (default); validation heads for comparing training runs; "
+                         "training heads for the generalisation gap")
     ap.add_argument("--dataset", default=None, help="'module:Class' instead of training.synth.test_set")
     ap.add_argument("--out", default="runs/eval/report.json", help="JSON report path")
     ap.add_argument("--grid", default=None, help="PNG grid path (default: next to the report)")
@@ -391,7 +444,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.update_manifest and (args.split != "test" or args.checkpoint):
         ap.error("--update-manifest stores the test-set metrics of exported weights, "
-                 "not of --split val or a --checkpoint")
+                 "not of another --split or a --checkpoint")
     torch.set_num_threads(args.threads)
     model = load_for_eval(args.weights, args.checkpoint)
     settings = inference_settings(model)

@@ -103,10 +103,10 @@ def angle_between(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 DETAIL_FULL_DEG = 20.0  # neighbour angle at which normal_detail saturates
 
 
-def normal_detail(n_gt: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """(B, 1, H, W) in [0, 1]: min(1, θ / 20°), θ the largest angle (deg) between a pixel's unit
-    normal in ``n_gt`` (B, 3, H, W) and those of its 4-neighbours inside ``mask`` (B, 1, H, W);
-    0 outside the mask. θ comes from the chord: θ = 2 asin(|n - n'| / 2)."""
+def neighbour_angle_deg(n_gt: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) deg: θ, the largest angle between a pixel's unit normal in ``n_gt`` (B, 3, H, W)
+    and those of its 4-neighbours inside ``mask`` (B, 1, H, W); 0 outside the mask.
+    θ comes from the chord: θ = 2 asin(|n - n'| / 2)."""
     n, m = n_gt, mask
     chord_h = (n[..., :, 1:] - n[..., :, :-1]).norm(dim=1, keepdim=True) * m[..., :, 1:] * m[..., :, :-1]
     chord_v = (n[..., 1:, :] - n[..., :-1, :]).norm(dim=1, keepdim=True) * m[..., 1:, :] * m[..., :-1, :]
@@ -115,8 +115,13 @@ def normal_detail(n_gt: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     worst[..., :, :-1] = torch.maximum(worst[..., :, :-1], chord_h)
     worst[..., 1:, :] = torch.maximum(worst[..., 1:, :], chord_v)
     worst[..., :-1, :] = torch.maximum(worst[..., :-1, :], chord_v)
-    theta = torch.rad2deg(2.0 * torch.asin((worst / 2.0).clamp(0.0, 1.0)))
-    return (theta / DETAIL_FULL_DEG).clamp(max=1.0) * mask
+    return torch.rad2deg(2.0 * torch.asin((worst / 2.0).clamp(0.0, 1.0))) * mask
+
+
+def normal_detail(n_gt: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) in [0, 1]: min(1, θ / 20°), θ = :func:`neighbour_angle_deg` (n_gt, mask);
+    0 outside the mask."""
+    return (neighbour_angle_deg(n_gt, mask) / DETAIL_FULL_DEG).clamp(max=1.0) * mask
 
 
 def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:

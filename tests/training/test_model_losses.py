@@ -16,6 +16,7 @@ from training.model_losses import (
     dice_loss,
     generator_terms,
     gradient_l1,
+    neighbour_angle_deg,
     normal_detail,
     reconstruction,
     remove_offset,
@@ -150,8 +151,12 @@ def test_normal_detail_is_the_neighbour_angle_over_20_degrees_inside_the_mask():
     assert torch.allclose(d[0, 0, 1:, 3:5], torch.full((side - 1, 2), 0.5), atol=1e-4)
     assert float(d[0, 0, 1:, :3].abs().max()) == 0 and float(d[0, 0, 1:, 5:].abs().max()) == 0
     assert float(d[0, 0, 0].abs().max()) == 0
+    assert torch.allclose(neighbour_angle_deg(n, mask)[0, 0, 1:, 3:5], torch.full((side - 1, 2), 10.0),
+                          atol=2e-3)
     n[:, 0, :, 4:], n[:, 2, :, 4:] = 1.0, 0.0  # a 90 deg fold saturates at 1
     assert torch.allclose(normal_detail(n, mask)[0, 0, 1:, 3:5], torch.ones(side - 1, 2))
+    assert torch.allclose(neighbour_angle_deg(n, mask)[0, 0, 1:, 3:5], torch.full((side - 1, 2), 90.0),
+                          atol=2e-3)  # the angle itself is not capped
 
 
 def test_detail_weight_makes_an_error_at_a_fold_cost_more_than_on_flat_ground():

@@ -331,6 +331,19 @@ def test_evaluate_reports_the_required_keys(exported, tmp_path):
     split = report["normal_by_frequency"]
     assert all(np.isfinite(split[f"{k}_deg"]) for k in ("coarse", "fine", "rotated"))
     assert report["split"] == "test"
+    for name, region in report["normal_by_region"].items():
+        assert region["gt_fold_mean_deg"] >= 0 and 0 <= region["gt_fold_over20"] <= 1, name
+    assert 0 <= report["normal_outside_ears"]["gt_fold_over20"] <= 1
+    assert np.isnan(report["over30_share_worst_tenth"]) or 0 < report["over30_share_worst_tenth"] <= 1
+
+
+def test_the_worst_tenth_share_is_a_tenth_when_even_and_all_when_concentrated():
+    from training.evaluate import worst_tenth_share
+
+    assert worst_tenth_share([5] * 20) == pytest.approx(0.1)
+    assert worst_tenth_share([0] * 18 + [3, 7]) == 1.0
+    assert worst_tenth_share([1, 3]) == 0.75  # at least one image
+    assert np.isnan(worst_tenth_share([0, 0]))
 
 
 def test_evaluate_on_validation_heads_sees_other_images_than_the_test_split(exported):
@@ -343,8 +356,10 @@ def test_evaluate_on_validation_heads_sees_other_images_than_the_test_split(expo
     report = evaluate(load_model(folder / "face_net.pt", device="cpu"), resolution=32, limit=3, dataset=TOY,
                       split="val")
     assert report["split"] == "val" and report["n_images"] == 3
+    train = next(split_batches(TOY, 32, 3, "train"))["image"]
+    assert not torch.equal(train, val) and not torch.equal(train, test)
     with pytest.raises(ValueError, match="split"):
-        next(split_batches(TOY, 32, 3, "train"))
+        next(split_batches(TOY, 32, 3, "holdout"))
 
 
 def test_region_masks_split_the_head_by_silhouette_distance_and_occluder():

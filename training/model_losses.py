@@ -121,7 +121,7 @@ def neighbour_angle_deg(n_gt: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 def normal_detail(n_gt: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """(B, 1, H, W) in [0, 1]: min(1, θ / 20°), θ = :func:`neighbour_angle_deg` (n_gt, mask);
     0 outside the mask."""
-    return (neighbour_angle_deg(n_gt, mask) / DETAIL_FULL_DEG).clamp(max=1.0) * mask
+    return (neighbour_angle_deg(n_gt, mask) / DETAIL_FULL_DEG).clamp(max=1.0)
 
 
 def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:

@@ -205,8 +205,12 @@ def gradient_magnitude(depth: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def render_head(model: HeadModel, verts: np.ndarray, params: HeadParams, split: str, index: int,
-                resolution: int) -> dict:
-    """Render one posed head (model frame vertices (V, 3) m) into the sample dict."""
+                resolution: int, with_image: bool = True) -> dict:
+    """Render one posed head (model frame vertices (V, 3) m) into the sample dict.
+
+    ``with_image=False`` skips the shading: the dict has every ground-truth map but no
+    ``image`` (the maps are the same; shading is the last draw of the sample's streams).
+    """
     S = int(resolution)
     rng = sample_rng(split, index, 2)
     cam, info = sample_camera(rng)
@@ -284,11 +288,14 @@ def render_head(model: HeadModel, verts: np.ndarray, params: HeadParams, split: 
     in_front = frag.tri >= n_head_faces
     occluder[in_front] = scene.kind[frag.tri[in_front] - n_head_faces]
 
+    maps = dict(normals=normals, grad_mag=grad_mag, mask=mask, depth=depth,
+                corr=np.clip(corr, 0.0, 1.0).astype(np.float32), occluder=occluder, info=info)
+    if not with_image:
+        return maps
     # ---- appearance
     image = appearance.shade(model, scene.look, frag_h, frag, all_xyz, np.concatenate([vn, scene.normals]),
                              all_faces, n_head_faces, scene, rng, S, f, center, back_face)
-    return dict(image=image.astype(np.float32), normals=normals, grad_mag=grad_mag, mask=mask,
-                depth=depth, corr=np.clip(corr, 0.0, 1.0).astype(np.float32), occluder=occluder, info=info)
+    return dict(image=image.astype(np.float32), **maps)
 
 
 def block_vertices(model: HeadModel, split: str, block: int) -> tuple[np.ndarray, list[HeadParams]]:

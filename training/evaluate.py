@@ -21,6 +21,9 @@ Metrics (pixels pooled over the whole test set unless said otherwise):
   ``gt_fold_over20``): a map sampled once per pixel cannot be learnt finer;
 - how the errors > 30 deg spread over the images: the share held by the tenth
   of the images with the most of them (``over30_share_worst_tenth``);
+- with ``--error-map PNG``: where on the head the errors > 30 deg lie, binned by
+  the ground-truth correspondence, seen from the front and from the side
+  (:mod:`training.error_map`);
 - with ``--gt-supersample K``: the normal metrics against the ground truth
   averaged over each pixel's footprint from a K-times finer render of the same
   heads (:mod:`training.synth.supersampled`), overall and in the ear zones, and
@@ -66,6 +69,7 @@ from core.predict import (
     prepare_for_inference,
     run_network,
 )
+from training.error_map import ErrorMap
 from training.model_losses import neighbour_angle_deg
 from training.normal_error_split import SPLIT_SIGMA_PX, angular_error_deg, error_split
 from training.synth.dataset import stacked_batches
@@ -215,11 +219,13 @@ def evaluate(
     settings: InferenceSettings | None = None,
     split: str = "test",
     gt_supersample: int = 0,
+    error_map_path: str | Path | None = None,
 ) -> dict:
     """Metrics of ``model`` on the test set (see module docstring); optionally writes a PNG grid.
 
     ``settings`` default: ``model.inference`` (exported weights), else :class:`InferenceSettings` ().
     ``gt_supersample`` K > 0 adds ``normal_vs_supersampled_gt`` (synthetic heads only).
+    ``error_map_path``: a PNG of where on the head the errors > 30 deg lie (:mod:`training.error_map`).
     """
     if settings is None:
         settings = inference_settings(model)
@@ -232,6 +238,7 @@ def evaluate(
         n_split = 200 if limit is None else (min(limit, 200) if split == "test" else limit)
         fine_gt = supersampled_normals(split, range(n_split), resolution, gt_supersample)
     fine_err: dict[str, list[np.ndarray]] = {"all": [], "ears": [], "outside_ears": [], "gt_point": []}
+    error_map = ErrorMap() if error_map_path is not None else None
     mask_logit = settings.mask_logit
     tp = fp = fn = 0
     angles: list[np.ndarray] = []
@@ -273,6 +280,8 @@ def evaluate(
             err = np.zeros(both.shape, np.float64)
             err[both] = angles[-1]
             image_over30.append(int((angles[-1] > 30).sum()))
+            if error_map is not None and corr is not None:
+                error_map.add(corr, both, err)
             fold = folds[b]
             regions = region_masks(gt_mask, occ, corr)
             for name, sel in regions.items():
@@ -386,6 +395,8 @@ def evaluate(
         "paper": PAPER,
         "seconds": round(time.time() - t0, 1),
     }
+    if error_map is not None:
+        error_map.save(error_map_path)
     if grid_path is not None and grid:
         import cv2
 
@@ -489,6 +500,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="no shifted or resampled views (the mirror stays unless --no-flip-average)")
     ap.add_argument("--mask-threshold", type=float, default=None,
                     help="head-probability threshold (default: the manifest's, else 0.5)")
+    ap.add_argument("--error-map", default=None, metavar="PNG",
+                    help="also write where on the head the errors > 30 deg lie (front and side views)")
     ap.add_argument("--gt-supersample", type=int, default=0, metavar="K",
                     help="also score the normals against the ground truth averaged over K x K sub-pixels "
                          "(a K-times finer render of the same heads; about 0.2 s per head at K = 4)")
@@ -509,7 +522,7 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     grid = Path(args.grid) if args.grid else out.with_suffix(".png")
     report = evaluate(model, args.resolution, args.limit, args.dataset, grid_path=grid, settings=settings,
-                      split=args.split, gt_supersample=args.gt_supersample)
+                      split=args.split, gt_supersample=args.gt_supersample, error_map_path=args.error_map)
     report["source"] = args.checkpoint or args.weights or "core/weights/face_net.pt"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")

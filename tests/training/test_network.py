@@ -362,12 +362,13 @@ def test_evaluate_on_validation_heads_sees_other_images_than_the_test_split(expo
         next(split_batches(TOY, 32, 3, "holdout"))
 
 
-def test_supersampled_ground_truth_of_factor_one_gives_the_report_s_own_normal_metrics(exported):
+def test_supersampled_ground_truth_of_factor_one_gives_the_report_s_own_normal_metrics(exported, tmp_path):
     """K = 1 averages nothing: the section must repeat the main normal metrics, and K = 4 moves them."""
     folder, _ = exported
     model = load_model(folder / "face_net.pt", device="cpu")
     one = evaluate(model, resolution=32, limit=2, split="val", lambdas=(0.3,), gt_reference=False,
-                   gt_supersample=1)
+                   gt_supersample=1, error_map_path=tmp_path / "map.png")
+    assert (tmp_path / "map.png").stat().st_size > 0
     f = one["normal_vs_supersampled_gt"]
     assert f["factor"] == 1 and f["gt_point_vs_supersampled"]["mean_deg"] == pytest.approx(0.0, abs=1e-3)
     for key in ("mean_deg", "lt10", "lt20", "lt30"):

@@ -60,3 +60,27 @@ def test_factor_one_is_the_generator_and_finer_factors_average(heads):
         assert 0.0 < cover[row][p["mask"]].min() and cover[row].max() == 1.0
     with pytest.raises(ValueError, match="factor"):
         supersampled_normals("val", [0], S, factor=0)
+
+
+def test_a_shard_folder_copy_has_the_averaged_normals_and_everything_else_unchanged(tmp_path):
+    import json
+
+    from training.synth.shards import write_shards
+    from training.synth.supersampled import main
+
+    write_shards("val", 3, str(tmp_path / "point"), resolution=S, start=1, per_shard=2)
+    main(["--shards", str(tmp_path / "point"), "--out", str(tmp_path / "avg"), "--factor", "4"])
+    index = json.loads((tmp_path / "avg" / "index.json").read_text())
+    assert index["normals_supersample"] == 4 and index["count"] == 3
+    files = sorted(p.name for p in (tmp_path / "point").glob("shard_*.npz"))
+    assert files == sorted(p.name for p in (tmp_path / "avg").iterdir() if p.suffix == ".npz")
+    for name in files:
+        with np.load(tmp_path / "point" / name) as a, np.load(tmp_path / "avg" / name) as b:
+            for key in a.files:
+                if key != "normals":
+                    assert np.array_equal(a[key], b[key]), key
+            fine, _ = supersampled_normals("val", a["index"].tolist(), S, 4)
+            m = a["mask"]
+            assert np.allclose(b["normals"][m], fine[m], atol=2e-3)
+            assert not np.allclose(b["normals"], a["normals"])
+            assert np.array_equal(b["normals"][~m], a["normals"][~m])

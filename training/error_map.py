@@ -7,8 +7,8 @@ Y away from the viewer, Z up). :class:`ErrorMap` bins the pixels by (X, Z), the
 head seen from the front, and by (Y, Z), seen from its side (both sides on top
 of each other), and counts in each bin the pixels and those with an angular
 error above ``threshold_deg``. The PNG shows the compared pixels in grey and
-the large errors' count on top of them in red, each view scaled to its own
-largest bin, so the eye finds where the errors gather.
+the large errors' count on top of them in red (the square root of the count
+over the view's largest bin), so the eye finds where the errors gather.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class ErrorMap:
         views = []
         for view in range(2):
             seen = self.total[view] > 0
-            heat = self.over[view] / max(1, int(self.over[view].max()))
+            heat = np.sqrt(self.over[view] / max(1, int(self.over[view].max())))
             base = np.where(seen, 0.35, 0.0)
             views.append(np.stack([np.maximum(base, heat), base * (1 - heat), base * (1 - heat)], -1))
         return np.concatenate(views, axis=1).astype(np.float32)

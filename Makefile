@@ -77,7 +77,7 @@ export: setup
 	$(PY) -m training.export --checkpoint checkpoints/face_net/checkpoint.pt $(VIEWS)
 
 ## Evaluate the shipped weights on the fixed 200-image synthetic test set (the README's metrics), also
-## against the ground truth averaged over 4 x 4 sub-pixels per pixel (about 40 s more; 8 x 8 gives the same),
+## against the ground truth averaged over 4 x 4 sub-pixels per pixel (about 20 s more; 8 x 8 gives the same),
 ## with the map of where on the head the errors over 30 deg lie.
 evaluate: setup
 	$(PY) -m training.evaluate --weights core/weights/face_net.pt --threads 2 --gt-supersample 4 \

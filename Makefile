@@ -29,13 +29,16 @@ demo: setup
 	$(PY) tools/face_from_photo_cli.py reconstruct examples/astronaut.png -o out/ --format glb --format blend --preview --overwrite
 
 ## Train the shipped network from scratch on synthetic heads, on this 2-core CPU in under 3 h:
-## 36 864 samples rendered into shards by 2 processes (10-22 min by the host's speed), then 2 DDP
+## 73 728 samples rendered into shards by 2 processes (19 min on this host), then 2 DDP
 ## processes of 1 thread each in two parts, each with a cosine lr timed to end with it:
 ## 1. 11 000 steps or 105 min, whichever comes first;
 ## 2. a warm restart from there (lr back to about 5.7e-4) up to 15 000 steps or 145 min of training in all.
-## The shipped run: 9997 steps in 105 min, then 13 677 steps at 145 min (bfloat16 autocast). Add --resume to TRAIN_ARGS to
-## continue an interrupted run (the time spent counts; a part already over its time takes one step and stops).
-TRAIN_DATA := data/train_128
+## The normals' losses weigh each pixel by 1 + 3 min(1, θ / 20°), θ the largest angle between its ground-truth
+## normal and a neighbour's (--loss.normal-detail-weight 3, the tenth round in the README).
+## The shipped run: 9704 steps in 105 min, then 13 523 steps at 145 min (bfloat16 autocast), 164 min with the
+## shards. Add --resume to TRAIN_ARGS to continue an interrupted run (the time spent counts; a part already
+## over its time takes one step and stops).
+TRAIN_DATA := data/train_128x2
 TRAIN := $(PY) -m torch.distributed.run --standalone --nproc_per_node 2 -m training.train \
 	--out-dir checkpoints/face_net --data-dir $(TRAIN_DATA) --batch-size 16 --threads 1 \
 	--num-workers 0 --lr 3e-3 --warmup-steps 300 --val-every 500 --val-size 32 --image-every 500 \
@@ -43,9 +46,9 @@ TRAIN := $(PY) -m torch.distributed.run --standalone --nproc_per_node 2 -m train
 	--net.widths 16 32 96 256 512 --net.decoder-widths 8 12 24 64 128 --net.encoder-blocks 2 \
 	--net.normals-decoder-widths 16 24 64 192 384 --net.bottleneck-blocks 4 \
 	--net.half-res-outputs grad_mag depth corr --mirror-prob 0.5 --bf16 \
-	--loss.recon-normals l2 --loss.w-normals 30 --loss.w-normal-angular 6
+	--loss.recon-normals l2 --loss.w-normals 30 --loss.w-normal-angular 6 --loss.normal-detail-weight 3
 train: setup
-	test -f $(TRAIN_DATA)/index.json || $(PY) -m training.synth.shards --split train --count 36864 \
+	test -f $(TRAIN_DATA)/index.json || $(PY) -m training.synth.shards --split train --count 73728 \
 		--out $(TRAIN_DATA) --per-shard 512 --jobs 2
 	$(TRAIN) --steps 11000 --max-minutes 105 $(TRAIN_ARGS)
 	$(TRAIN) --resume --steps 15000 --max-minutes 145 $(TRAIN_ARGS)

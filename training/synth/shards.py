@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Write synthetic samples to disk in compressed shards.
 
-    python -m training.synth.shards --split train --count 36864 --out data/train_128 --per-shard 512 --jobs 2
+    python -m training.synth.shards --split train --count 73728 --out DIR --per-shard 512 --jobs 2
+
+is what ``make train`` runs, with DIR = data/train_128x2.
 
 ``--jobs N`` splits the range into N contiguous parts written by N processes.
 Each ``shard_NNNNNNNNN.npz`` (numpy ``savez_compressed``, named by the split

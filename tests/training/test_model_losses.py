@@ -16,6 +16,7 @@ from training.model_losses import (
     dice_loss,
     generator_terms,
     gradient_l1,
+    hardest_pixels,
     neighbour_angle_deg,
     normal_detail,
     reconstruction,
@@ -173,6 +174,37 @@ def test_detail_weight_makes_an_error_at_a_fold_cost_more_than_on_flat_ground():
     ratio = [f / g for f, g in zip(costs["fold"], costs["flat"], strict=True)]  # fold over flat: L2, angular
     assert ratio[2] > 1.5 * ratio[0] and ratio[3] > 1.5 * ratio[1]  # weighted against unweighted
     perfect = generator_terms(perfect_output(batch), batch, LossConfig(normal_detail_weight=3.0))
+    assert float(perfect["normals"]) == 0 and float(perfect["normal_angular"]) < 1e-6
+
+
+def test_hardest_pixels_are_each_images_worst_share_inside_the_mask():
+    err = torch.arange(2 * 36, dtype=torch.float32).view(2, 1, 6, 6)
+    err[1] = err[1].flip(-1)  # the second image's worst pixels sit on the left
+    mask = torch.ones(2, 1, 6, 6)
+    mask[:, :, :, 5] = 0  # the largest errors of the first image lie outside its mask
+    hard = hardest_pixels(err, mask, 0.2)  # ceil(0.2 * 30) = 6 pixels per image
+    assert hard.shape == err.shape and hard.flatten(1).sum(1).tolist() == [6.0, 6.0]
+    assert float((hard * (1 - mask)).sum()) == 0
+    first = err[0, 0][mask[0, 0] > 0]
+    assert float(err[0][hard[0] > 0].min()) == float(first.sort(descending=True).values[5])
+    assert hard[1, 0, 5, 0] == 1 and hard[1, 0, 0, 4] == 0
+    assert float(hardest_pixels(err, mask, 1.0).sum()) == float(mask.sum())
+    with pytest.raises(ValueError, match="fraction"):
+        hardest_pixels(err, mask, 0.0)
+
+
+def test_hard_weight_makes_the_worst_error_cost_more_than_the_same_error_spread_thin():
+    batch = fake_batch(side=16)
+    out = perfect_output(batch)
+    out["normals"][:, :, 7:9, 7:9] = unit(out["normals"][:, :, 7:9, 7:9] + 0.5)  # 4 bad pixels per image
+    plain = generator_terms(out, batch, LossConfig(recon="l2"))
+    cfg = LossConfig(recon="l2", normal_hard_weight=5.0, normal_hard_fraction=0.03)
+    hard = generator_terms(out, batch, cfg)
+    # the 4 bad pixels are the whole hard share (ceil(0.03 * 112) = 4): each weighs 6 of n + 20 in all
+    n = float(batch["mask"][0].sum())
+    for key in ("normals", "normal_angular"):
+        assert float(hard[key]) == pytest.approx(float(plain[key]) * 6 * n / (n + 5 * 4), rel=1e-4)
+    perfect = generator_terms(perfect_output(batch), batch, LossConfig(normal_hard_weight=5.0))
     assert float(perfect["normals"]) == 0 and float(perfect["normal_angular"]) < 1e-6
 
 

@@ -139,7 +139,7 @@ def hardest_pixels(err: torch.Tensor, mask: torch.Tensor, fraction: float) -> to
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"the hard-pixel fraction must be in (0, 1], got {fraction}")
     inside = mask.flatten(1) > 0.5
-    e = torch.where(inside, err.detach().flatten(1), torch.full_like(inside, -math.inf, dtype=err.dtype))
+    e = err.detach().flatten(1).masked_fill(~inside, -math.inf)
     count = torch.ceil(inside.sum(1) * fraction).long().clamp(min=1)
     cut = e.sort(dim=1, descending=True).values.gather(1, (count - 1).unsqueeze(1))
     return ((e >= cut) & inside).to(err.dtype).view_as(err)

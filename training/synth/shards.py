@@ -3,7 +3,7 @@
 
     python -m training.synth.shards --split train --count 73728 --out DIR --per-shard 512 --jobs 2
 
-is what ``make train`` runs, with DIR = data/train_128x2.
+is what ``make train`` runs, with DIR = data/train_128x2 and ``--max-minutes 30``.
 
 ``--jobs N`` splits the range into N contiguous parts written by N processes.
 Each ``shard_NNNNNNNNN.npz`` (numpy ``savez_compressed``, named by the split

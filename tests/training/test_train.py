@@ -143,14 +143,34 @@ def test_channels_last_layout_gives_the_same_training_curve(tmp_path):
 
 def test_bf16_autocast_trains_float32_weights_on_a_curve_close_to_float32(tmp_path):
     losses, models = {}, {}
-    for flag in ("--bf16", "--no-bf16"):
+    for flag in ("--bf16", "--no-bf16"):  # --bf16-emulated: bfloat16 on any CPU, native or not
         models[flag], _ = train(parse_args(SMALL + ["--steps", "12", "--log-every", "1", "--out-dir",
-                                                    str(tmp_path / flag), flag]))
+                                                    str(tmp_path / flag), flag, "--bf16-emulated"]))
         losses[flag] = [json.loads(line)["loss"] for line in open(tmp_path / flag / "metrics.jsonl")]
     assert all(p.dtype == torch.float32 for p in models["--bf16"].parameters())
     assert losses["--bf16"] != losses["--no-bf16"]  # the convolutions did run in bfloat16
     assert losses["--bf16"] == pytest.approx(losses["--no-bf16"], rel=3e-2)
     assert losses["--bf16"][-1] < 0.9 * losses["--bf16"][0]
+
+
+def test_bf16_falls_back_to_float32_where_the_cpu_has_no_native_bfloat16(tmp_path, monkeypatch, capsys):
+    import training.train as train_module
+
+    monkeypatch.setattr(train_module, "native_bf16", lambda device: False)
+    losses = {}
+    for flag in ("--bf16", "--no-bf16"):
+        out_dir = str(tmp_path / flag)
+        train(parse_args(SMALL + ["--steps", "3", "--log-every", "1", "--out-dir", out_dir, flag]))
+        losses[flag] = [json.loads(line)["loss"] for line in open(tmp_path / flag / "metrics.jsonl")]
+    assert losses["--bf16"] == losses["--no-bf16"]  # float32 throughout, bit for bit
+    assert "--bf16 ignored" in capsys.readouterr().out
+
+
+def test_native_bf16_on_the_cpu_goes_with_avx512():
+    from training.train import native_bf16
+
+    avx512 = torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+    assert native_bf16(torch.device("cpu")) is avx512
 
 
 def test_time_limit_counts_the_training_time_before_a_resume(tmp_path):

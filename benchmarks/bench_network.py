@@ -12,8 +12,10 @@ same in the default NCHW layout, for comparison), ``forward_cpu_ms_1thread``
 (median CPU time of a single-threaded pass, which other processes on a shared
 machine do not inflate), ``network_ms`` (what the add-on spends in the network per
 crop with the manifest's inference settings: two passes per view with mirror
-averaging, see ``core.predict.run_network``) and the 1-minute load average: with more
-runnable processes than cores, 2-thread wall-clock figures mostly measure waiting.
+averaging, see ``core.predict.run_network``), the 1-minute load average (with more
+runnable processes than cores, 2-thread wall-clock figures mostly measure waiting) and
+the CPU's vector instructions as torch uses them (``cpu_capability``: the shipped
+network runs about 4x slower on an AVX2-only CPU than on the AVX-512 one it was sized on).
 """
 
 from __future__ import annotations
@@ -92,7 +94,8 @@ def main() -> None:
         for side, reps in ((128, args.repeats), (256, max(5, args.repeats // 4)))
     }
     result.update(network=args.network, params=params, threads=args.threads,
-                  load_avg_1min=round(os.getloadavg()[0], 2), config=cfg.to_dict(),
+                  load_avg_1min=round(os.getloadavg()[0], 2),
+                  cpu_capability=torch.backends.cpu.get_cpu_capability(), config=cfg.to_dict(),
                   inference=settings.to_dict())
     print(json.dumps(result))
 

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Training-step time of FaceNet variants on this CPU (the seventh and eighth recipe rounds' tables).
 
-    .venv/bin/python benchmarks/bench_train_step.py [--repeats 6] [--batch 16]
+    .venv/bin/python benchmarks/bench_train_step.py [--repeats 6] [--batch 16] [--variants NAME ...]
 
 For each variant: one training step (forward, a squared-mean loss on every
 output, backward, Adam) on a random (B, 3, 128, 128) NHWC batch with one
@@ -30,6 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.network import FaceNet, NetConfig, count_parameters  # noqa: E402
+from training.train import native_bf16  # noqa: E402
 
 PREVIOUS = dict(widths=(16, 24, 64, 192, 384), decoder_widths=(8, 12, 24, 64, 128),
                 normals_decoder_widths=(12, 16, 32, 128, 256), encoder_blocks=2, bottleneck_blocks=4)
@@ -93,17 +94,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=6)
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=list(VARIANTS),
+                    help="time only these (default: all)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     steps, params = {}, {}
-    for name, over in VARIANTS.items():
+    for name in args.variants:
+        over = VARIANTS[name]
         steps[name], params[name] = step_ms(NetConfig(**{**PREVIOUS, **over}), args.batch, args.repeats,
                                             bf16=name in BF16)
         print(f"{name:26s} {steps[name]:7.0f} ms  {params[name] / 1e6:.2f} M", flush=True)
     by_module = module_forward_ms(NetConfig(**PREVIOUS), args.batch)
     print(json.dumps({"step_ms": {k: round(v, 1) for k, v in steps.items()}, "params": params,
                       "forward_ms_by_module": by_module, "batch": args.batch, "threads": 1,
-                      "load_avg_1min": round(os.getloadavg()[0], 2)}))
+                      "load_avg_1min": round(os.getloadavg()[0], 2),
+                      "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                      "bf16_native": native_bf16(torch.device("cpu"))}))
 
 
 if __name__ == "__main__":

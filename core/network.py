@@ -214,6 +214,7 @@ class FaceNet(nn.Module):
         with torch.no_grad():  # start W and depth near their typical scale
             self.decoders["grad_mag"].head.bias.fill_(-1.0)
             self.decoders["depth"].head.bias.zero_()
+        self.fused_decoders: nn.Module | None = None  # inference only: core.fused_decoders.fuse_decoders
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """image (B, 3, S, S) float in [0, 1] -> dict of (B, C, S, S) float maps."""
@@ -223,7 +224,10 @@ class FaceNet(nn.Module):
         if image.shape[-1] % s or image.shape[-2] % s:
             raise ValueError(f"image side must be a multiple of {s} px, got {tuple(image.shape[-2:])}")
         feats = self.encoder(image * 2.0 - 1.0)
-        raw = {name: dec(feats) for name, dec in self.decoders.items()}
+        if self.fused_decoders is not None:
+            raw = self.fused_decoders(feats)
+        else:
+            raw = {name: dec(feats) for name, dec in self.decoders.items()}
         n = torch.tanh(raw["normals"])
         return {
             "normals": n * torch.rsqrt((n * n).sum(dim=1, keepdim=True).clamp_min(1e-12)),

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .errors import FaceFromPhotoError
+from .fused_decoders import fuse_decoders
 from .models import DEFAULT_WEIGHTS
 from .network import FaceNet, NetConfig, fuse_batchnorm
 from .views import forward_views
@@ -250,11 +251,13 @@ def memory_format(device: torch.device) -> torch.memory_format:
 
 
 def prepare_for_inference(model: FaceNet, device: torch.device | str = "cpu") -> FaceNet:
-    """Eval mode, BatchNorm folded (:func:`~core.network.fuse_batchnorm`), moved to ``device``
-    in the layout of :func:`memory_format`; in place, returns the model."""
+    """Eval mode, BatchNorm folded (:func:`~core.network.fuse_batchnorm`), decoders re-cut
+    (:func:`~core.fused_decoders.fuse_decoders`), moved to ``device`` in the layout of
+    :func:`memory_format`; in place, returns the model."""
     device = torch.device(device)
     model.eval()
     fuse_batchnorm(model)
+    fuse_decoders(model)
     return model.to(device, memory_format=memory_format(device))
 
 

@@ -2,6 +2,7 @@
 """FaceNet shapes and ranges, BatchNorm folding, export -> load_model -> predict_maps, evaluation."""
 
 import argparse
+import copy
 import json
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 from core.errors import FaceFromPhotoError
+from core.fused_decoders import fuse_decoders
 from core.network import FaceNet, NetConfig, fuse_batchnorm
 from core.predict import (
     InferenceSettings,
@@ -120,6 +122,43 @@ def test_fused_batchnorm_gives_the_same_maps():
         fused = fuse_batchnorm(net)(x)
     for k in ref:
         assert torch.allclose(ref[k], fused[k], atol=1e-4), k
+
+
+@pytest.mark.parametrize("upsample", ["nearest", "bilinear"])
+def test_fused_decoders_give_the_same_maps_without_running_the_decoders_fuse_convolutions(upsample):
+    cfg = NetConfig(widths=(8, 12, 16, 24), decoder_widths=(4, 6, 8, 12),
+                    normals_decoder_widths=(6, 8, 12, 16), half_res_outputs=("grad_mag", "depth", "corr"),
+                    upsample=upsample)
+    torch.manual_seed(3)
+    net = FaceNet(cfg)
+    with torch.no_grad():  # running statistics away from their defaults, heads away from their zero start
+        for _ in range(3):
+            net(torch.rand(4, 3, 32, 32))
+        for dec in net.decoders.values():
+            torch.nn.init.normal_(dec.head.weight, std=0.3)
+    plain = fuse_batchnorm(net.eval())
+    fused = fuse_decoders(copy.deepcopy(plain)).to(memory_format=torch.channels_last)
+    calls = []
+    for dec in fused.decoders.values():
+        for block in dec.fuse:
+            block.register_forward_hook(lambda *_: calls.append(1))
+    for side in (32, 64):
+        x = torch.rand(2, 3, side, side)
+        with torch.no_grad():
+            ref, out = plain(x), fused(x.contiguous(memory_format=torch.channels_last))
+        for k in ref:
+            assert ref[k].abs().max() > 1e-3, k  # the comparison is not between zeros
+            assert torch.allclose(ref[k], out[k], atol=2e-5), k
+    assert calls == []  # the maps came from the re-cut convolutions
+    with pytest.raises(ValueError, match="folded"):
+        fuse_decoders(FaceNet(cfg).eval())
+
+
+def test_load_model_runs_the_fused_decoders(exported):
+    from core.fused_decoders import FusedDecoders
+
+    folder, _ = exported
+    assert isinstance(load_model(folder / "face_net.pt", device="cpu").fused_decoders, FusedDecoders)
 
 
 def test_importing_core_does_not_load_the_network_modules():

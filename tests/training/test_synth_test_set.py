@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 
 from training.synth import checksum
-from training.synth.dataset import TEST_SET_SIZE, test_set
+from training.synth.dataset import TEST_SET_SIZE
+from training.synth.dataset import test_set as fixed_test_set  # not a test: pytest collects test_*
 
 
 @pytest.fixture(scope="module")
 def samples():
-    return test_set(128)
+    return fixed_test_set(128)
 
 
 def test_recorded_records_are_well_formed():

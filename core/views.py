@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from .network import FaceNet
 
 REFERENCE_SIDE = 128  # shifts are given in px of a crop of this side and scale with the crop
+MAX_BATCH = 32  # images per network call in run_batched (bounds the activations' memory)
 
 
 def mirror_back(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -114,17 +115,22 @@ def _resample(x: torch.Tensor, side: int) -> torch.Tensor:
     return F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False, antialias=True)
 
 
+def _back_to(out: dict[str, torch.Tensor], side: int, new: int) -> dict[str, torch.Tensor]:
+    """Maps of a crop resampled to ``new`` px, resampled back to ``side`` px.
+
+    Bilinear, antialiased. Depth (px of the resampled crop) is divided by new / side;
+    the other maps do not depend on the pixel scale.
+    """
+    back = {k: _resample(v, side) for k, v in out.items()}
+    back["depth"] = back["depth"] * (side / new)
+    return back
+
+
 def _at_side(images: torch.Tensor, new: int,
              run: Callable[[torch.Tensor], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """``run``'s maps of the images (B, 3, S, S) resampled to ``new`` px, resampled back to S.
-
-    Bilinear, antialiased both ways. Depth (px of the resampled crop) is divided
-    by new / S; the other maps do not depend on the pixel scale.
-    """
-    side = images.shape[-1]
-    out = {k: _resample(v, side) for k, v in run(layout_of(_resample(images, new), images)).items()}
-    out["depth"] = out["depth"] * (side / new)
-    return out
+    """``run``'s maps of the images (B, 3, S, S) resampled to ``new`` px, resampled back to S
+    (:func:`_back_to`)."""
+    return _back_to(run(layout_of(_resample(images, new), images)), images.shape[-1], new)
 
 
 def scaled_view(model: FaceNet, images: torch.Tensor, scale: float,
@@ -148,7 +154,8 @@ def forward_views(
     Views: the crop itself, each shift (dy, dx) in px of a :data:`REFERENCE_SIDE`
     crop (so (4, 4) is 8 px at S = 256), each scale factor; every view mirror
     averaged when ``flip_average``. ``1 + len(shifts) + len(scales)`` views,
-    twice that many network passes with the mirror.
+    twice that many network passes with the mirror, run batched by size
+    (:func:`run_batched`).
 
     ``network_side`` (px, 0 = S): the side the network sees. When it differs
     from S, the views are taken of the crop resampled to that side and their
@@ -162,12 +169,48 @@ def forward_views(
             raise ValueError(f"network_side must be a multiple of {model.cfg.stride} px, got {network_side}")
         out = _at_side(images, network_side, lambda x: forward_views(model, x, flip_average, shifts, scales))
         return average_maps([out])  # renormalises the resampled normals
-    outs = [forward_maps(model, images, flip_average)]
-    if not shifts and not scales:
-        return outs[0]
     k = side / REFERENCE_SIDE
+    views: list[tuple[torch.Tensor, Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]]]
+    views = [(images, lambda out: out)]
     for dy, dx in shifts:
-        outs.append(shifted_view(model, images, round(dy * k), round(dx * k), flip_average))
+        dy, dx = round(dy * k), round(dx * k)
+        if max(abs(dy), abs(dx)) >= side:
+            raise ValueError(f"a shift of ({dy}, {dx}) px does not fit a {side} px crop")
+        views.append((layout_of(_translate(images, dy, dx), images),
+                      lambda out, dy=dy, dx=dx: {key: _translate(v, -dy, -dx) for key, v in out.items()}))
     for scale in scales:
-        outs.append(scaled_view(model, images, scale, flip_average))
-    return average_maps(outs)
+        new = scaled_side(side, scale, model.cfg.stride)
+        views.append((layout_of(_resample(images, new), images),
+                      lambda out, new=new: _back_to(out, side, new)))
+    passes = [x for view, _ in views for x in ((view, view.flip(-1)) if flip_average else (view,))]
+    outs = run_batched(model, passes)
+    per_view = []
+    for i, (_, undo) in enumerate(views):
+        out = average_maps([outs[2 * i], mirror_back(outs[2 * i + 1])]) if flip_average else outs[i]
+        per_view.append(undo(out))
+    return per_view[0] if len(per_view) == 1 else average_maps(per_view)
+
+
+def run_batched(model: FaceNet, inputs: Sequence[torch.Tensor],
+                max_images: int = MAX_BATCH) -> list[dict[str, torch.Tensor]]:
+    """``model``'s maps of each (B_i, 3, H_i, W_i) input, the inputs of one size run as one batch.
+
+    Returns one dict per input, in order. Inputs of the same size are stacked (in
+    the first one's memory layout) and run in batches of at most ``max_images``.
+    One pass of six views of a 128 px crop (mirror, shift and 144 px scale: two
+    sizes) took 116 ms as one batch against 185 ms as six passes on the AVX2 host
+    of 2026-12-01 (2 threads). The network has no batch statistics in eval mode, so
+    the maps are those of separate passes up to float rounding.
+    """
+    results: list[dict[str, torch.Tensor]] = [{} for _ in inputs]
+    by_size: dict[tuple[int, ...], list[int]] = {}
+    for i, x in enumerate(inputs):
+        by_size.setdefault(tuple(x.shape[1:]), []).append(i)
+    for idx in by_size.values():
+        batch = layout_of(torch.cat([inputs[i] for i in idx]), inputs[idx[0]])
+        chunks = [model(batch[a:a + max_images]) for a in range(0, batch.shape[0], max_images)]
+        sizes = [inputs[i].shape[0] for i in idx]
+        for key in chunks[0]:
+            for i, part in zip(idx, torch.cat([c[key] for c in chunks]).split(sizes), strict=True):
+                results[i][key] = part
+    return results

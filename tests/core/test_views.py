@@ -116,3 +116,27 @@ def test_a_crop_larger_than_the_network_side_is_seen_at_that_side_and_maps_come_
     slope = ramp[0, 0, 1:, 64] - ramp[0, 0, :-1, 64]
     assert torch.allclose(slope[8:-8], torch.ones_like(slope[8:-8]), atol=1e-3)
     assert sorted(set(seen)) == [64, 80]  # the network never sees 128 px: views of the 64 px crop
+
+
+def test_views_run_batched_by_size_give_the_maps_of_separate_passes():
+    from core.network import FaceNet, NetConfig, fuse_batchnorm
+    from core.views import average_maps, run_batched
+
+    torch.manual_seed(5)
+    net = fuse_batchnorm(FaceNet(NetConfig(widths=(8, 8, 16), decoder_widths=(4, 4, 8))).eval())
+    calls = []
+    net.register_forward_hook(lambda m, args, out: calls.append(tuple(args[0].shape)))
+    x = smooth_images(seed=6)
+    with torch.inference_mode():
+        separate = average_maps([forward_maps(net, x, True), shifted_view(net, x, 2, 2, True),
+                                 scaled_view(net, x, 1.25, True)])
+        calls.clear()
+        batched = forward_views(net, x, True, shifts=[(4, 4)], scales=[1.25])  # (4, 4) at 128 px: 2 px at 64
+        assert calls == [(8, 3, 64, 64), (4, 3, 80, 80)]  # crop, shift and their mirrors; the scaled pair
+        one_by_one = run_batched(net, [x, x.flip(-1)], max_images=1)
+        together = run_batched(net, [x, x.flip(-1)])
+    for k in separate:
+        assert separate[k].abs().max() > 1e-3, k
+        assert torch.allclose(batched[k], separate[k], atol=1e-5), k
+        assert torch.allclose(one_by_one[1][k], together[1][k], atol=1e-5), k
+    assert not torch.allclose(together[0]["normals"], together[1]["normals"])  # the inputs kept their order

@@ -34,6 +34,7 @@ from .network import FaceNet
 
 REFERENCE_SIDE = 128  # shifts are given in px of a crop of this side and scale with the crop
 MAX_BATCH = 32  # images per network call in run_batched (bounds the activations' memory)
+Undo = Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]  # a view's maps -> the crop's frame
 
 
 def mirror_back(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -92,18 +93,21 @@ def _translate(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     return padded[..., p - dy:p - dy + s_h, p - dx:p - dx + s_w]
 
 
-def shifted_view(model: FaceNet, images: torch.Tensor, dy: int, dx: int,
-                 flip_average: bool = True) -> dict[str, torch.Tensor]:
-    """Maps of the images (B, 3, S, S) translated by (dy, dx) px, translated back (see module docstring).
-
-    Pixels the shift brought in from outside take the nearest predicted pixel.
-    ``|dy|, |dx| < S``.
-    """
+def _shifted(images: torch.Tensor, dy: int, dx: int) -> tuple[torch.Tensor, Undo]:
+    """The images (B, 3, S, S) translated by (dy, dx) px, and the function that translates
+    their maps back (pixels the shift brought in take the nearest predicted pixel). ``|dy|, |dx| < S``."""
     side = images.shape[-1]
     if max(abs(dy), abs(dx)) >= side:
         raise ValueError(f"a shift of ({dy}, {dx}) px does not fit a {side} px crop")
-    out = forward_maps(model, layout_of(_translate(images, dy, dx), images), flip_average)
-    return {k: _translate(v, -dy, -dx) for k, v in out.items()}
+    return (layout_of(_translate(images, dy, dx), images),
+            lambda out: {k: _translate(v, -dy, -dx) for k, v in out.items()})
+
+
+def shifted_view(model: FaceNet, images: torch.Tensor, dy: int, dx: int,
+                 flip_average: bool = True) -> dict[str, torch.Tensor]:
+    """Maps of the images (B, 3, S, S) translated by (dy, dx) px, translated back (see module docstring)."""
+    x, undo = _shifted(images, dy, dx)
+    return undo(forward_maps(model, x, flip_average))
 
 
 def scaled_side(side: int, scale: float, stride: int) -> int:
@@ -115,22 +119,29 @@ def _resample(x: torch.Tensor, side: int) -> torch.Tensor:
     return F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False, antialias=True)
 
 
-def _back_to(out: dict[str, torch.Tensor], side: int, new: int) -> dict[str, torch.Tensor]:
-    """Maps of a crop resampled to ``new`` px, resampled back to ``side`` px.
+def _resampled(images: torch.Tensor, new: int) -> tuple[torch.Tensor, Undo]:
+    """The images (B, 3, S, S) resampled to ``new`` px, and the function that resamples their
+    maps back to S.
 
-    Bilinear, antialiased. Depth (px of the resampled crop) is divided by new / side;
-    the other maps do not depend on the pixel scale.
+    Bilinear, antialiased both ways. Depth (px of the resampled crop) is divided
+    by new / S; the other maps do not depend on the pixel scale.
     """
-    back = {k: _resample(v, side) for k, v in out.items()}
-    back["depth"] = back["depth"] * (side / new)
-    return back
+    side = images.shape[-1]
+
+    def undo(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        back = {k: _resample(v, side) for k, v in out.items()}
+        back["depth"] = back["depth"] * (side / new)
+        return back
+
+    return layout_of(_resample(images, new), images), undo
 
 
 def _at_side(images: torch.Tensor, new: int,
              run: Callable[[torch.Tensor], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """``run``'s maps of the images (B, 3, S, S) resampled to ``new`` px, resampled back to S
-    (:func:`_back_to`)."""
-    return _back_to(run(layout_of(_resample(images, new), images)), images.shape[-1], new)
+    (:func:`_resampled`)."""
+    x, undo = _resampled(images, new)
+    return undo(run(x))
 
 
 def scaled_view(model: FaceNet, images: torch.Tensor, scale: float,
@@ -170,18 +181,9 @@ def forward_views(
         out = _at_side(images, network_side, lambda x: forward_views(model, x, flip_average, shifts, scales))
         return average_maps([out])  # renormalises the resampled normals
     k = side / REFERENCE_SIDE
-    views: list[tuple[torch.Tensor, Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]]]
-    views = [(images, lambda out: out)]
-    for dy, dx in shifts:
-        dy, dx = round(dy * k), round(dx * k)
-        if max(abs(dy), abs(dx)) >= side:
-            raise ValueError(f"a shift of ({dy}, {dx}) px does not fit a {side} px crop")
-        views.append((layout_of(_translate(images, dy, dx), images),
-                      lambda out, dy=dy, dx=dx: {key: _translate(v, -dy, -dx) for key, v in out.items()}))
-    for scale in scales:
-        new = scaled_side(side, scale, model.cfg.stride)
-        views.append((layout_of(_resample(images, new), images),
-                      lambda out, new=new: _back_to(out, side, new)))
+    views: list[tuple[torch.Tensor, Undo]] = [(images, lambda out: out)]
+    views += [_shifted(images, round(dy * k), round(dx * k)) for dy, dx in shifts]
+    views += [_resampled(images, scaled_side(side, scale, model.cfg.stride)) for scale in scales]
     passes = [x for view, _ in views for x in ((view, view.flip(-1)) if flip_average else (view,))]
     outs = run_batched(model, passes)
     per_view = []

@@ -79,7 +79,7 @@ class TrainConfig:
     # gradients, optimizer and losses in float32): 0.75x the step time on a CPU with AVX-512 (the hosts
     # up to 2026-11-30); ignored, with a warning, where bfloat16 is not native (see native_bf16)
     bf16_emulated: bool = False  # with bf16: autocast even where the CPU only emulates bfloat16 (AVX2:
-    # 7x the float32 step time on the host of 2026-12-01; for tests and comparisons)
+    # 10x the float32 step time on the host of 2026-12-01; for tests and comparisons)
     data_length: int = 100_000_000  # length of the on-the-fly training stream (samples)
     val_size: int = 64  # validation images (split "val")
     val_every: int = 1000  # steps between validations (0 = off)
@@ -350,7 +350,8 @@ def native_bf16(device: torch.device) -> bool:
     CUDA: ``torch.cuda.is_bf16_supported()``. CPU: oneDNN's bfloat16 kernels,
     which need AVX-512 (``torch.ops.mkldnn._is_mkldnn_bf16_supported``). On the
     AVX2-only host of 2026-12-01 a training step of the shipped network under
-    bfloat16 autocast took 20.7 s against 3.0 s in float32 (one thread, batch 16).
+    bfloat16 autocast took 24.9 s against 2.5 s in float32 (one thread, batch 16;
+    ``benchmarks/bench_train_step.py --variants 2.7M_shipped 2.7M_shipped_bf16``).
     """
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()

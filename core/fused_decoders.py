@@ -27,10 +27,9 @@ from torch import nn
 
 
 def stacked_conv(convs: list[nn.Conv2d]) -> nn.Conv2d:
-    """One 1 x 1 convolution whose output channels are those of ``convs`` in order (missing biases: 0)."""
+    """One 1 x 1 convolution whose output channels are those of ``convs`` (each with a bias) in order."""
     weight = torch.cat([c.weight for c in convs])
-    zero = torch.zeros_like
-    bias = torch.cat([c.bias if c.bias is not None else zero(c.weight[:, 0, 0, 0]) for c in convs])
+    bias = torch.cat([c.bias for c in convs])
     conv = nn.Conv2d(weight.shape[1], weight.shape[0], 1, bias=True).to(weight.device, weight.dtype)
     with torch.no_grad():
         conv.weight.copy_(weight)

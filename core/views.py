@@ -73,7 +73,13 @@ def forward_maps(model: FaceNet, images: torch.Tensor, flip_average: bool = True
     out = model(images)
     if not flip_average:
         return out
-    return average_maps([out, mirror_back(model(images.flip(-1)))])
+    return mirror_average(out, model(images.flip(-1)))
+
+
+def mirror_average(direct: dict[str, torch.Tensor],
+                   mirrored: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The maps of images and of their mirror images (:func:`mirror_back` applied here), averaged."""
+    return average_maps([direct, mirror_back(mirrored)])
 
 
 def layout_of(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -188,7 +194,7 @@ def forward_views(
     outs = run_batched(model, passes)
     per_view = []
     for i, (_, undo) in enumerate(views):
-        out = average_maps([outs[2 * i], mirror_back(outs[2 * i + 1])]) if flip_average else outs[i]
+        out = mirror_average(outs[2 * i], outs[2 * i + 1]) if flip_average else outs[i]
         per_view.append(undo(out))
     return per_view[0] if len(per_view) == 1 else average_maps(per_view)
 

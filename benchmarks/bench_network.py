@@ -10,8 +10,10 @@ line is one JSON object: ``{"forward_ms": {"128": ..., "256": ...}, "params": ..
 (medians of wall-clock times over the repeats), plus ``forward_ms_nchw`` (the
 same in the default NCHW layout, for comparison), ``forward_cpu_ms_1thread``
 (median CPU time of a single-threaded pass, which other processes on a shared
-machine do not inflate), ``network_ms`` (what the add-on spends in the network per
-crop with the manifest's inference settings: two passes per view with mirror
+machine do not inflate; ``forward_cpu_ms_1thread_plain_decoders``: the same without
+the decoders' inference re-cut, ``core.fused_decoders``), ``network_ms`` (what the
+add-on spends in the network per crop with the manifest's inference settings: two
+passes per view with mirror
 averaging, see ``core.predict.run_network``), the 1-minute load average (with more
 runnable processes than cores, 2-thread wall-clock figures mostly measure waiting) and
 the CPU's vector instructions as torch uses them (``cpu_capability``: the shipped
@@ -38,25 +40,30 @@ from core.predict import InferenceSettings, prepare_for_inference, run_network  
 
 
 def time_forward(model: FaceNet, side: int, repeats: int, clock=time.perf_counter,
-                 settings: InferenceSettings | None = None) -> list[float]:
+                 settings: InferenceSettings | None = None, *others: FaceNet) -> list[float]:
     """Milliseconds per (1, 3, side, side) forward pass, after warm-up, measured with ``clock``.
 
     The input takes the layout of the model's first convolution weight; with
     ``settings`` a "pass" is :func:`core.predict.run_network` with those views (default: one pass).
+    With ``others`` the models take turns, pass by pass (drift on a shared host
+    hits them alike), and the result is one list of times per model.
     """
     settings = settings or InferenceSettings(flip_average=False)
+    models = (model, *others)
     nhwc = next(model.parameters()).is_contiguous(memory_format=torch.channels_last)
     fmt = torch.channels_last if nhwc else torch.contiguous_format
     x = torch.rand(1, 3, side, side).contiguous(memory_format=fmt)
     with torch.inference_mode():
         for _ in range(5):
-            run_network(model, x, settings)
-        times = []
+            for m in models:
+                run_network(m, x, settings)
+        times: list[list[float]] = [[] for _ in models]
         for _ in range(repeats):
-            t = clock()
-            run_network(model, x, settings)
-            times.append((clock() - t) * 1e3)
-    return times
+            for m, ts in zip(models, times, strict=True):
+                t = clock()
+                run_network(m, x, settings)
+                ts.append((clock() - t) * 1e3)
+    return times if others else times[0]
 
 
 def main() -> None:
@@ -75,6 +82,8 @@ def main() -> None:
     params = count_parameters(model)
     model = prepare_for_inference(model, "cpu")
     nchw = prepare_for_inference(FaceNet(cfg), "cpu").to(memory_format=torch.contiguous_format)
+    plain = prepare_for_inference(FaceNet(cfg), "cpu")
+    plain.fused_decoders = None
     result: dict = {"forward_ms": {}, "forward_ms_min": {}, "forward_ms_nchw": {}, "network_ms": {}}
     for side, reps in ((128, args.repeats), (256, max(5, args.repeats // 4))):
         t = time_forward(model, side, reps)
@@ -89,10 +98,12 @@ def main() -> None:
               f"{result['network_ms'][str(side)]:.2f} ms)")
     # CPU time of one thread: the compute cost, insensitive to other processes on a shared machine.
     torch.set_num_threads(1)
-    result["forward_cpu_ms_1thread"] = {
-        str(side): round(statistics.median(time_forward(model, side, reps, time.thread_time)), 2)
-        for side, reps in ((128, args.repeats), (256, max(5, args.repeats // 4)))
-    }
+    # and, taking turns with it, the decoders as trained (not re-cut by core.fused_decoders)
+    result["forward_cpu_ms_1thread"], result["forward_cpu_ms_1thread_plain_decoders"] = {}, {}
+    for side, reps in ((128, args.repeats), (256, max(5, args.repeats // 4))):
+        t_cut, t_plain = time_forward(model, side, reps, time.thread_time, None, plain)
+        result["forward_cpu_ms_1thread"][str(side)] = round(statistics.median(t_cut), 2)
+        result["forward_cpu_ms_1thread_plain_decoders"][str(side)] = round(statistics.median(t_plain), 2)
     result.update(network=args.network, params=params, threads=args.threads,
                   load_avg_1min=round(os.getloadavg()[0], 2),
                   cpu_capability=torch.backends.cpu.get_cpu_capability(), config=cfg.to_dict(),

@@ -15,7 +15,8 @@ so their W_s s (and their entry convolutions on the bottleneck) run as one
 convolution with the decoders' output channels stacked, split afterwards.
 
 On the AVX2-only 2-core host of 2026-12-01 this made a single-thread forward pass of
-the shipped network about 10 % cheaper (``benchmarks/bench_network.py``).
+the shipped network 6-12 % cheaper at 128 px and 17-19 % at 256 px (two runs of
+``benchmarks/bench_network.py``: ``forward_cpu_ms_1thread`` against ``..._plain_decoders``).
 Build it with :func:`fuse_decoders` after :func:`core.network.fuse_batchnorm`.
 """
 

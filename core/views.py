@@ -205,9 +205,9 @@ def run_batched(model: FaceNet, inputs: Sequence[torch.Tensor],
 
     Returns one dict per input, in order. Inputs of the same size are stacked (in
     the first one's memory layout) and run in batches of at most ``max_images``.
-    One pass of six views of a 128 px crop (mirror, shift and 144 px scale: two
-    sizes) took 116 ms as one batch against 185 ms as six passes on the AVX2 host
-    of 2026-12-01 (2 threads). The network has no batch statistics in eval mode, so
+    The shipped six views of a 128 px crop (two sizes) took 160 ms run this way
+    against 251 ms as six passes on the AVX2 host of 2026-12-01, 2 threads
+    (``network_ms`` of ``benchmarks/bench_network.py``). The network has no batch statistics in eval mode, so
     the maps are those of separate passes up to float rounding.
     """
     results: list[dict[str, torch.Tensor]] = [{} for _ in inputs]

@@ -23,6 +23,7 @@ from .errors import FaceFromPhotoError
 from .fused_decoders import fuse_decoders
 from .models import DEFAULT_WEIGHTS
 from .network import FaceNet, NetConfig, fuse_batchnorm
+from .pointwise import pointwise_as_matmul
 from .views import forward_views
 
 MANIFEST_NAME = "manifest.json"
@@ -252,12 +253,14 @@ def memory_format(device: torch.device) -> torch.memory_format:
 
 def prepare_for_inference(model: FaceNet, device: torch.device | str = "cpu") -> FaceNet:
     """Eval mode, BatchNorm folded (:func:`~core.network.fuse_batchnorm`), decoders re-cut
-    (:func:`~core.fused_decoders.fuse_decoders`), moved to ``device`` in the layout of
-    :func:`memory_format`; in place, returns the model."""
+    and run as two branches (:func:`~core.fused_decoders.fuse_decoders`), 1 x 1 convolutions
+    as matrix products (:func:`~core.pointwise.pointwise_as_matmul`), moved to ``device``
+    in the layout of :func:`memory_format`; in place, returns the model."""
     device = torch.device(device)
     model.eval()
     fuse_batchnorm(model)
     fuse_decoders(model)
+    pointwise_as_matmul(model)
     return model.to(device, memory_format=memory_format(device))
 
 

@@ -154,11 +154,16 @@ def test_fused_decoders_give_the_same_maps_without_running_the_decoders_fuse_con
         fuse_decoders(FaceNet(cfg).eval())
 
 
-def test_load_model_runs_the_fused_decoders(exported):
-    from core.fused_decoders import FusedDecoders
+def test_load_model_runs_the_fused_decoders_and_pointwise_products(exported):
+    import core
+    from core.fused_decoders import BranchedDecoders, FusedDecoders
+    from core.pointwise import Pointwise, is_pointwise
 
     folder, _ = exported
-    assert isinstance(load_model(folder / "face_net.pt", device="cpu").fused_decoders, FusedDecoders)
+    model = load_model(folder / "face_net.pt", device="cpu")
+    assert isinstance(model.fused_decoders, BranchedDecoders if core.OPENMP_PASSIVE else FusedDecoders)
+    assert any(isinstance(m, Pointwise) for m in model.modules())
+    assert not any(is_pointwise(m) for m in model.modules())
 
 
 def test_importing_core_does_not_load_the_network_modules():

@@ -100,14 +100,14 @@ class FusedDecoders(nn.Module):
             self.level_sizes.append([c.out_channels for c in skips])
 
     def forward(self, feats: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-        ys = dict(zip(self.names, F.relu(self.entry(feats[-1])).split(self.entry_sizes, dim=1), strict=True))
+        ys = dict(zip(self.names, self.entry(feats[-1]).relu_().split(self.entry_sizes, dim=1), strict=True))
         for j, skip_conv in enumerate(self.skip):
             skip = feats[len(feats) - 2 - j]
             parts = skip_conv(skip).split(self.level_sizes[j], dim=1)
             for n, s in zip(self.level_names[j], parts, strict=True):
                 dec = self.decoders[n]
                 y = F.interpolate(self.up[n][j](ys[n]), size=skip.shape[-2:], mode=dec.upsample)
-                ys[n] = dec.refine[j](F.relu(y + s))
+                ys[n] = dec.refine[j](y.add_(s).relu_())  # y is the new upsampled tensor
         raw = {}
         for n in self.names:
             dec = self.decoders[n]

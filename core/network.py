@@ -133,10 +133,10 @@ class SepBlock(nn.Module):
         self.residual = stride == 1 and cin == cout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.pw(self.dw(x))
+        y = self.pw(self.dw(x))  # a new tensor, which the backward passes of pw do not read
         if self.residual:
-            y = y + x
-        return F.relu(y)
+            y.add_(x)
+        return y.relu_()  # in place: no (B, cout, H, W) allocation per block
 
 
 class Encoder(nn.Module):

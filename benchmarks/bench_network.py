@@ -5,13 +5,12 @@
 
 Uses the NetConfig of the network's manifest (core/weights/manifest.json for
 the standard one) when present (else the default config), prepared exactly as ``core.predict.load_model`` does
-(BatchNorm folded, decoders re-cut and run as two branches, 1 x 1 convolutions as
-matrix products, NHWC layout on CPU). The last
-line is one JSON object: ``{"forward_ms": {"128": ..., "256": ...}, "params": ...}``
-(medians of wall-clock times over the repeats), plus ``forward_ms_serial_conv`` (timed
-in turn with it: the decoders re-cut but in one branch, 1 x 1 convolutions as
-convolutions, as before 2026-12-01's tenth session), ``openmp_passive`` and
-``decoder_branches`` (see ``core.fused_decoders``), ``forward_ms_nchw`` (the
+(BatchNorm folded, decoders re-cut, 1 x 1 convolutions as matrix products, NHWC
+layout on CPU). The last line is one JSON object:
+``{"forward_ms": {"128": ..., "256": ...}, "params": ...}`` (medians of wall-clock
+times over the repeats), plus ``forward_ms_conv1x1`` (timed in turn with it, pass by
+pass: the same network with its 1 x 1 convolutions left as convolutions, see
+``core.pointwise``), ``forward_ms_nchw`` (the
 same in the default NCHW layout, for comparison), ``forward_cpu_ms_1thread``
 (median CPU time of a single-threaded pass, which other processes on a shared
 machine do not inflate; ``forward_cpu_ms_1thread_plain_decoders``: the same without
@@ -34,12 +33,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
 
-# isort: off
-import core  # noqa: E402  (before torch: it sets OpenMP's wait policy, see core/__init__.py)
-import torch  # noqa: E402
-# isort: on
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.fused_decoders import fuse_decoders  # noqa: E402
 from core.models import MODELS  # noqa: E402
@@ -92,15 +88,14 @@ def main() -> None:
     nchw = prepare_for_inference(FaceNet(cfg), "cpu").to(memory_format=torch.contiguous_format)
     plain = prepare_for_inference(FaceNet(cfg), "cpu")
     plain.fused_decoders = None
-    # the preparation before the decoders ran as two branches and 1 x 1 convolutions as matrix products
-    serial = fuse_decoders(fuse_batchnorm(FaceNet(cfg).eval()), branches=1)
-    serial = serial.to(memory_format=torch.channels_last)
-    result: dict = {"forward_ms": {}, "forward_ms_min": {}, "forward_ms_serial_conv": {},
-                    "forward_ms_nchw": {}, "network_ms": {}}
+    # prepared as before core.pointwise: the 1 x 1 convolutions left to oneDNN
+    conv = fuse_decoders(fuse_batchnorm(FaceNet(cfg).eval())).to(memory_format=torch.channels_last)
+    result: dict = {"forward_ms": {}, "forward_ms_min": {}, "forward_ms_conv1x1": {}, "forward_ms_nchw": {},
+                    "network_ms": {}}
     for side, reps in ((128, args.repeats), (256, max(5, args.repeats // 4))):
-        t, t_serial = time_forward(model, side, reps, time.perf_counter, None, serial)
+        t, t_conv = time_forward(model, side, reps, time.perf_counter, None, conv)
         result["forward_ms"][str(side)] = round(statistics.median(t), 2)
-        result["forward_ms_serial_conv"][str(side)] = round(statistics.median(t_serial), 2)
+        result["forward_ms_conv1x1"][str(side)] = round(statistics.median(t_conv), 2)
         result["forward_ms_min"][str(side)] = round(min(t), 2)
         result["forward_ms_nchw"][str(side)] = round(statistics.median(time_forward(nchw, side, reps)), 2)
         t_net = time_forward(model, side, reps, settings=settings)
@@ -119,9 +114,7 @@ def main() -> None:
         result["forward_cpu_ms_1thread_plain_decoders"][str(side)] = round(statistics.median(t_plain), 2)
     result.update(network=args.network, params=params, threads=args.threads,
                   load_avg_1min=round(os.getloadavg()[0], 2),
-                  cpu_capability=torch.backends.cpu.get_cpu_capability(), openmp_passive=core.OPENMP_PASSIVE,
-                  decoder_branches=len(getattr(model.fused_decoders, "branches", [model.fused_decoders])),
-                  config=cfg.to_dict(),
+                  cpu_capability=torch.backends.cpu.get_cpu_capability(), config=cfg.to_dict(),
                   inference=settings.to_dict())
     print(json.dumps(result))
 

@@ -18,27 +18,13 @@ On the AVX2-only 2-core host of 2026-12-01 this made a single-thread forward pas
 the shipped network 6-12 % cheaper at 128 px and 17-19 % at 256 px (two runs of
 ``benchmarks/bench_network.py``: ``forward_cpu_ms_1thread`` against ``..._plain_decoders``).
 Build it with :func:`fuse_decoders` after :func:`core.network.fuse_batchnorm`.
-
-The decoders are independent once the encoder has run, so with two or more
-intra-op threads :class:`BranchedDecoders` runs them as two branches at once,
-one on a worker thread, each with half the threads: at 128 px a decoder's
-convolutions are too small to keep two threads busy alone. The branches are
-balanced by multiply-adds (:func:`decoder_cost`); for the shipped network the
-normals decoder is one branch and the four others the second. This pays only when
-idle OpenMP threads sleep (``core.OPENMP_PASSIVE``, which importing ``core`` before
-torch arranges); with spinning ones the branches fight them for the cores.
 """
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor, wait
-
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from . import OPENMP_PASSIVE
 
 
 def stacked_conv(convs: list[nn.Conv2d]) -> nn.Conv2d:
@@ -118,101 +104,12 @@ class FusedDecoders(nn.Module):
         return raw
 
 
-def decoder_cost(decoder: nn.Module, levels: int) -> float:
-    """Multiply-adds of ``decoder`` (a :class:`core.network.Decoder`) per input pixel, weights only.
+def fuse_decoders(model: nn.Module) -> nn.Module:
+    """Give a BatchNorm-folded FaceNet in eval mode its :class:`FusedDecoders`, in place; returns it.
 
-    A convolution with weight (O, C/g, k, k) at level l (resolution S / 2^l) costs
-    O C/g k^2 / 4^l per input pixel; the entry runs at level ``levels - 1``, fuse
-    and refine step j at ``levels - 2 - j`` and the head at the last of those.
-    """
-    def macs(module: nn.Module, level: int) -> float:
-        return sum(p.numel() for p in module.parameters() if p.dim() >= 2) / 4.0 ** level
-
-    cost = macs(decoder.entry, levels - 1)
-    for j, (fuse, refine) in enumerate(zip(decoder.fuse, decoder.refine, strict=True)):
-        cost += macs(fuse, levels - 2 - j) + macs(refine, levels - 2 - j)
-    return cost + macs(decoder.head, levels - 1 - len(decoder.fuse))
-
-
-def balanced_branches(decoders: nn.ModuleDict, levels: int, n: int = 2) -> list[list[str]]:
-    """Decoder names in ``n`` groups of near-equal :func:`decoder_cost` (greedy, costliest first)."""
-    costs = {name: decoder_cost(dec, levels) for name, dec in decoders.items()}
-    groups: list[list[str]] = [[] for _ in range(min(n, len(costs)))]
-    totals = [0.0] * len(groups)
-    for name in sorted(costs, key=costs.__getitem__, reverse=True):
-        i = totals.index(min(totals))
-        groups[i].append(name)
-        totals[i] += costs[name]
-    return groups
-
-
-_worker: ThreadPoolExecutor | None = None
-_worker_lock = threading.Lock()
-
-
-def worker() -> ThreadPoolExecutor:
-    """The one background thread that runs the first branch of every :class:`BranchedDecoders`."""
-    global _worker
-    with _worker_lock:
-        if _worker is None:
-            _worker = ThreadPoolExecutor(1, thread_name_prefix="face-decoders")
-        return _worker
-
-
-class BranchedDecoders(nn.Module):
-    """:class:`FusedDecoders` for each of two groups of decoders, run at once on two threads.
-
-    With ``torch.get_num_threads()`` = n >= 2, each branch runs with n // 2 intra-op
-    threads (the first on :func:`worker`, under the caller's grad and inference
-    modes) and n is restored afterwards; with n = 1 the branches run in turn on the
-    calling thread. Either way the result is :class:`FusedDecoders`' dict of raw maps.
-    """
-
-    def __init__(self, decoders: nn.ModuleDict, groups: list[list[str]]):
-        super().__init__()
-        self.branches = nn.ModuleList(
-            FusedDecoders(nn.ModuleDict({name: decoders[name] for name in group})) for group in groups
-        )
-
-    def forward(self, feats: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-        threads = torch.get_num_threads()
-        if threads < 2 or len(self.branches) < 2:
-            return {name: out for branch in self.branches for name, out in branch(feats).items()}
-        first, second = self.branches
-        grad, inference = torch.is_grad_enabled(), torch.is_inference_mode_enabled()
-
-        def run_first() -> dict[str, torch.Tensor]:
-            torch.set_num_threads(threads // 2)
-            with torch.inference_mode(inference), torch.set_grad_enabled(grad):
-                return first(feats)
-
-        torch.set_num_threads(threads // 2)
-        future = worker().submit(run_first)
-        try:
-            raw = second(feats)
-            return {**future.result(), **raw}
-        finally:
-            wait([future])  # the worker is done with feats before the caller goes on
-            torch.set_num_threads(threads)
-
-
-def fuse_decoders(model: nn.Module, branches: int | None = None) -> nn.Module:
-    """Give a BatchNorm-folded FaceNet in eval mode its re-cut decoders, in place; returns it.
-
-    ``model.fused_decoders`` becomes a :class:`FusedDecoders` (``branches=1``) or a
-    :class:`BranchedDecoders` over :func:`balanced_branches` (``branches=2``; the
-    default where ``core.OPENMP_PASSIVE``, else 1);
-    ``model.forward`` uses it from then on. The maps are unchanged up to float rounding.
+    ``model.forward`` uses them from then on; the maps are unchanged up to float rounding.
     """
     if model.training:
         raise ValueError("fuse_decoders needs a model in eval mode")
-    if branches is None:
-        branches = 2 if OPENMP_PASSIVE else 1
-    if branches not in (1, 2):
-        raise ValueError(f"branches must be 1 or 2, got {branches}")
-    if branches == 1 or len(model.decoders) < 2:
-        model.fused_decoders = FusedDecoders(model.decoders)
-    else:
-        groups = balanced_branches(model.decoders, len(model.cfg.widths), branches)
-        model.fused_decoders = BranchedDecoders(model.decoders, groups)
+    model.fused_decoders = FusedDecoders(model.decoders)
     return model

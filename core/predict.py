@@ -253,7 +253,7 @@ def memory_format(device: torch.device) -> torch.memory_format:
 
 def prepare_for_inference(model: FaceNet, device: torch.device | str = "cpu") -> FaceNet:
     """Eval mode, BatchNorm folded (:func:`~core.network.fuse_batchnorm`), decoders re-cut
-    and run as two branches (:func:`~core.fused_decoders.fuse_decoders`), 1 x 1 convolutions
+    (:func:`~core.fused_decoders.fuse_decoders`), 1 x 1 convolutions
     as matrix products (:func:`~core.pointwise.pointwise_as_matmul`), moved to ``device``
     in the layout of :func:`memory_format`; in place, returns the model."""
     device = torch.device(device)

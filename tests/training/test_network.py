@@ -155,13 +155,12 @@ def test_fused_decoders_give_the_same_maps_without_running_the_decoders_fuse_con
 
 
 def test_load_model_runs_the_fused_decoders_and_pointwise_products(exported):
-    import core
-    from core.fused_decoders import BranchedDecoders, FusedDecoders
+    from core.fused_decoders import FusedDecoders
     from core.pointwise import Pointwise, is_pointwise
 
     folder, _ = exported
     model = load_model(folder / "face_net.pt", device="cpu")
-    assert isinstance(model.fused_decoders, BranchedDecoders if core.OPENMP_PASSIVE else FusedDecoders)
+    assert isinstance(model.fused_decoders, FusedDecoders)
     assert any(isinstance(m, Pointwise) for m in model.modules())
     assert not any(is_pointwise(m) for m in model.modules())
 

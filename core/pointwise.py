@@ -8,10 +8,10 @@ A 1 x 1 convolution with weight W (O, C) and bias b (O,) maps every pixel alone:
 On a channels-last (NHWC) tensor the pixels' channel vectors are the rows of a
 (N*H*W, C) matrix X that is already in memory, so (1) is the single product
 Y = X W^T + b of ``torch.nn.functional.linear``, whose result is again NHWC;
-no copy either way. On the AVX2-only 2-core host of 2026-12-01, oneDNN's
-convolution took 595 us for a (1, 512, 8, 8) -> 512 map and this product
-351 us (2 threads); every 1 x 1 convolution of the shipped network was as fast
-or faster this way.
+no copy either way. On the AVX2-only 2-core host of 2026-12-01 the shipped
+network's 128 px pass took 18.3 / 20.9 / 18.8 ms this way against 20.7 / 23.5 /
+21.1 ms with oneDNN's 1 x 1 convolutions (three runs of
+``benchmarks/bench_network.py``: ``forward_ms`` against ``forward_ms_conv1x1``).
 
 Apply :func:`pointwise_as_matmul` after :func:`core.network.fuse_batchnorm` and
 :func:`core.fused_decoders.fuse_decoders`, which read the convolutions it replaces.

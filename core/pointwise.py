@@ -35,7 +35,7 @@ class Pointwise(nn.Module):
         super().__init__()
         if not is_pointwise(conv):
             raise ValueError(f"not a 1 x 1, stride-1, unpadded, ungrouped convolution: {conv}")
-        self.weight = nn.Parameter(conv.weight.detach().flatten(1).clone(), requires_grad=False)  # (O, C)
+        self.weight = nn.Parameter(conv.weight.detach().clone(), requires_grad=False)  # (O, C, 1, 1)
         bias = None if conv.bias is None else nn.Parameter(conv.bias.detach().clone(), requires_grad=False)
         self.bias = bias  # (O,) or None
 
@@ -49,8 +49,8 @@ class Pointwise(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.stride(1) == 1:  # NHWC in memory: the permuted view is the (N, H, W, C) matrix of rows
-            return F.linear(x.permute(0, 2, 3, 1), self.weight, self.bias).permute(0, 3, 1, 2)
-        return F.conv2d(x, self.weight[:, :, None, None], self.bias)
+            return F.linear(x.permute(0, 2, 3, 1), self.weight.flatten(1), self.bias).permute(0, 3, 1, 2)
+        return F.conv2d(x, self.weight, self.bias)
 
 
 def is_pointwise(module: nn.Module) -> bool:

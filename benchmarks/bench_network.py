@@ -37,9 +37,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.fused_decoders import fuse_decoders  # noqa: E402
 from core.models import MODELS  # noqa: E402
-from core.network import FaceNet, NetConfig, count_parameters, fuse_batchnorm  # noqa: E402
+from core.network import FaceNet, NetConfig, count_parameters  # noqa: E402
 from core.predict import InferenceSettings, prepare_for_inference, run_network  # noqa: E402
 
 
@@ -88,8 +87,7 @@ def main() -> None:
     nchw = prepare_for_inference(FaceNet(cfg), "cpu").to(memory_format=torch.contiguous_format)
     plain = prepare_for_inference(FaceNet(cfg), "cpu")
     plain.fused_decoders = None
-    # prepared as before core.pointwise: the 1 x 1 convolutions left to oneDNN
-    conv = fuse_decoders(fuse_batchnorm(FaceNet(cfg).eval())).to(memory_format=torch.channels_last)
+    conv = prepare_for_inference(FaceNet(cfg), "cpu", pointwise_matmul=False)  # 1 x 1 convs left to oneDNN
     result: dict = {"forward_ms": {}, "forward_ms_min": {}, "forward_ms_conv1x1": {}, "forward_ms_nchw": {},
                     "network_ms": {}}
     for side, reps in ((128, args.repeats), (256, max(5, args.repeats // 4))):

@@ -36,16 +36,8 @@ class Pointwise(nn.Module):
         if not is_pointwise(conv):
             raise ValueError(f"not a 1 x 1, stride-1, unpadded, ungrouped convolution: {conv}")
         self.weight = nn.Parameter(conv.weight.detach().clone(), requires_grad=False)  # (O, C, 1, 1)
-        bias = None if conv.bias is None else nn.Parameter(conv.bias.detach().clone(), requires_grad=False)
-        self.bias = bias  # (O,) or None
-
-    @property
-    def in_channels(self) -> int:
-        return self.weight.shape[1]
-
-    @property
-    def out_channels(self) -> int:
-        return self.weight.shape[0]
+        bias = conv.bias
+        self.bias = None if bias is None else nn.Parameter(bias.detach().clone(), requires_grad=False)  # (O,)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.stride(1) == 1:  # NHWC in memory: the permuted view is the (N, H, W, C) matrix of rows

@@ -251,16 +251,19 @@ def memory_format(device: torch.device) -> torch.memory_format:
     return torch.channels_last if device.type == "cpu" else torch.contiguous_format
 
 
-def prepare_for_inference(model: FaceNet, device: torch.device | str = "cpu") -> FaceNet:
+def prepare_for_inference(model: FaceNet, device: torch.device | str = "cpu", *,
+                          pointwise_matmul: bool = True) -> FaceNet:
     """Eval mode, BatchNorm folded (:func:`~core.network.fuse_batchnorm`), decoders re-cut
-    (:func:`~core.fused_decoders.fuse_decoders`), 1 x 1 convolutions
-    as matrix products (:func:`~core.pointwise.pointwise_as_matmul`), moved to ``device``
-    in the layout of :func:`memory_format`; in place, returns the model."""
+    (:func:`~core.fused_decoders.fuse_decoders`), 1 x 1 convolutions as matrix products
+    (:func:`~core.pointwise.pointwise_as_matmul`; ``pointwise_matmul=False`` leaves them,
+    for comparison), moved to ``device`` in the layout of :func:`memory_format`; in place,
+    returns the model."""
     device = torch.device(device)
     model.eval()
     fuse_batchnorm(model)
     fuse_decoders(model)
-    pointwise_as_matmul(model)
+    if pointwise_matmul:
+        pointwise_as_matmul(model)
     return model.to(device, memory_format=memory_format(device))
 
 

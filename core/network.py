@@ -21,6 +21,7 @@ This module needs torch only; it never imports bpy.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -165,6 +166,7 @@ class Decoder(nn.Module):
 
     At each level (coarse to fine): upsample x2, concatenate the encoder's
     features of that level, fuse with a 1 x 1 conv, refine with a separable block.
+    The fuse conv runs as ``_fuse_conv`` does: its upsampled half at the coarse level.
     With ``half_res`` the last level is S/2: the head's (B, C, S/2, S/2) output
     is upsampled bilinearly to (B, C, S, S).
     """
@@ -190,11 +192,27 @@ class Decoder(nn.Module):
         y = self.entry(feats[-1])
         for j, (fuse, refine) in enumerate(zip(self.fuse, self.refine, strict=True)):
             skip = feats[len(feats) - 2 - j]
-            y = F.interpolate(y, size=skip.shape[-2:], mode=self.upsample)
-            y = refine(fuse(torch.cat([y, skip], dim=1)))
+            y = self._fuse_conv(fuse[0], y, skip)
+            for layer in itertools.islice(fuse, 1, None):  # BatchNorm, ReLU
+                y = layer(y)
+            y = refine(y)
         if self.half_res:
             return F.interpolate(self.head(y), size=feats[0].shape[-2:], mode="bilinear", align_corners=False)
         return self.head(y)
+
+    def _fuse_conv(self, conv: nn.Module, y: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        """The fuse level's 1 x 1 conv of ``cat([up(y), skip])``, without the upsampled concatenation.
+
+        y (B, c_y, H, W), skip (B, c_s, 2H, 2W) -> (B, O, 2H, 2W). With the weight split along its
+        input channels, W = [W_y | W_s], conv(cat[up(y), skip]) = up(W_y y) + W_s skip + b (1):
+        a 1 x 1 conv commutes with nearest and bilinear upsampling, so the y half runs at the coarse
+        level on a quarter of the pixels and no (B, c_y + c_s, 2H, 2W) tensor is built. The same
+        parameters as the concatenating form, so the state dict is unchanged.
+        """
+        c_y = y.shape[1]
+        w_y, w_s = torch.split(conv.weight, [c_y, conv.weight.shape[1] - c_y], dim=1)
+        coarse = F.interpolate(F.conv2d(y, w_y), size=skip.shape[-2:], mode=self.upsample)
+        return F.conv2d(skip, w_s, getattr(conv, "bias", None)).add_(coarse)
 
 
 class FaceNet(nn.Module):

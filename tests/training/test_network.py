@@ -139,9 +139,9 @@ def test_fused_decoders_give_the_same_maps_without_running_the_decoders_fuse_con
     plain = fuse_batchnorm(net.eval())
     fused = fuse_decoders(copy.deepcopy(plain)).to(memory_format=torch.channels_last)
     calls = []
-    for dec in fused.decoders.values():
+    for dec in [*fused.decoders.values(), *plain.decoders.values()]:
         for block in dec.fuse:
-            block.register_forward_hook(lambda *_: calls.append(1))
+            block[1].register_forward_hook(lambda *_: calls.append(1))  # the folded BatchNorm's place
     for side in (32, 64):
         x = torch.rand(2, 3, side, side)
         with torch.no_grad():
@@ -149,9 +149,42 @@ def test_fused_decoders_give_the_same_maps_without_running_the_decoders_fuse_con
         for k in ref:
             assert ref[k].abs().max() > 1e-3, k  # the comparison is not between zeros
             assert torch.allclose(ref[k], out[k], atol=2e-5), k
-    assert calls == []  # the maps came from the re-cut convolutions
+    n_plain = 2 * sum(len(dec.fuse) for dec in plain.decoders.values())
+    assert len(calls) == n_plain  # only the plain model ran its fuse blocks: the re-cut ones gave the maps
     with pytest.raises(ValueError, match="folded"):
         fuse_decoders(FaceNet(cfg).eval())
+
+
+@pytest.mark.parametrize("upsample", ["nearest", "bilinear"])
+def test_decoder_fuse_convolution_matches_the_concatenating_form_in_value_and_gradient(upsample):
+    cfg = NetConfig(widths=(8, 12, 16, 24), decoder_widths=(4, 6, 8, 12), upsample=upsample)
+    torch.manual_seed(5)
+    net = FaceNet(cfg).train()
+    dec = net.decoders["normals"]
+    torch.nn.init.normal_(dec.head.weight, std=0.3)
+    x = torch.rand(3, 3, 32, 32)
+
+    def concatenating(feats):  # equation (1)'s left-hand side, as the module read before the re-cut
+        y = dec.entry(feats[-1])
+        for j, (fuse, refine) in enumerate(zip(dec.fuse, dec.refine, strict=True)):
+            skip = feats[len(feats) - 2 - j]
+            y = torch.nn.functional.interpolate(y, size=skip.shape[-2:], mode=upsample)
+            y = refine(fuse(torch.cat([y, skip], dim=1)))
+        return dec.head(y)
+
+    results = []
+    for form in (dec, concatenating):
+        net.zero_grad()
+        out = form(net.encoder(x))
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        grads = {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}
+        results.append((out.detach(), grads))
+    (out, grads), (ref, ref_grads) = results
+    assert ref.abs().max() > 1e-2
+    assert torch.allclose(out, ref, atol=1e-5)
+    assert grads.keys() == ref_grads.keys() and any(n.startswith("encoder.") for n in grads)
+    for n in grads:
+        assert (grads[n] - ref_grads[n]).abs().max() <= 1e-4 * ref_grads[n].abs().max(), n
 
 
 def test_load_model_runs_the_fused_decoders_and_pointwise_products(exported):

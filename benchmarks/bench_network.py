@@ -13,8 +13,9 @@ pass: the same network with its 1 x 1 convolutions left as convolutions, see
 ``core.pointwise``), ``forward_ms_nchw`` (the
 same in the default NCHW layout, for comparison), ``forward_cpu_ms_1thread``
 (median CPU time of a single-threaded pass, which other processes on a shared
-machine do not inflate; ``forward_cpu_ms_1thread_plain_decoders``: the same without
-the decoders' inference re-cut, ``core.fused_decoders``), ``network_ms`` (what the
+machine do not inflate; ``forward_cpu_ms_1thread_plain_decoders``: the same with the
+decoders as trained, each running equation (1) of ``core.fused_decoders`` on its own since
+0df99b9, without the inference re-cut's stacking across decoders), ``network_ms`` (what the
 add-on spends in the network per crop with the manifest's inference settings: two
 passes per view with mirror
 averaging, see ``core.predict.run_network``), the 1-minute load average (with more
@@ -104,7 +105,7 @@ def main() -> None:
               f"{result['network_ms'][str(side)]:.2f} ms)")
     # CPU time of one thread: the compute cost, insensitive to other processes on a shared machine.
     torch.set_num_threads(1)
-    # and, taking turns with it, the decoders as trained (not re-cut by core.fused_decoders)
+    # and, taking turns with it, the decoders as trained (not stacked by core.fused_decoders)
     result["forward_cpu_ms_1thread"], result["forward_cpu_ms_1thread_plain_decoders"] = {}, {}
     for side, reps in ((128, args.repeats), (256, max(5, args.repeats // 4))):
         t_cut, t_plain = time_forward(model, side, reps, time.thread_time, None, plain)

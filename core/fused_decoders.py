@@ -16,7 +16,9 @@ convolution with the decoders' output channels stacked, split afterwards.
 
 On the AVX2-only 2-core host of 2026-12-01 this made a single-thread forward pass of
 the shipped network 6-12 % cheaper at 128 px and 17-19 % at 256 px (two runs of
-``benchmarks/bench_network.py``: ``forward_cpu_ms_1thread`` against ``..._plain_decoders``).
+``benchmarks/bench_network.py``: ``forward_cpu_ms_1thread`` against ``..._plain_decoders``,
+when the plain decoders still concatenated; since 0df99b9 each decoder computes the
+right-hand side of (1) on its own, in training too: ``core.network.Decoder._fuse_conv``).
 Build it with :func:`fuse_decoders` after :func:`core.network.fuse_batchnorm`.
 """
 

@@ -204,10 +204,10 @@ class Decoder(nn.Module):
         """The fuse level's 1 x 1 conv of ``cat([up(y), skip])``, without the upsampled concatenation.
 
         y (B, c_y, H, W), skip (B, c_s, 2H, 2W) -> (B, O, 2H, 2W). With the weight split along its
-        input channels, W = [W_y | W_s], conv(cat[up(y), skip]) = up(W_y y) + W_s skip + b (1):
-        a 1 x 1 conv commutes with nearest and bilinear upsampling, so the y half runs at the coarse
-        level on a quarter of the pixels and no (B, c_y + c_s, 2H, 2W) tensor is built. The same
-        parameters as the concatenating form, so the state dict is unchanged.
+        input channels, W = [W_y | W_s], conv(cat[up(y), skip]) = up(W_y y) + W_s skip + b, equation
+        (1) of core.fused_decoders: a 1 x 1 conv commutes with nearest and bilinear upsampling, so the
+        y half runs at the coarse level on a quarter of the pixels and no (B, c_y + c_s, 2H, 2W)
+        tensor is built. The same parameters as the concatenating form: the state dict is unchanged.
         """
         c_y = y.shape[1]
         w_y, w_s = torch.split(conv.weight, [c_y, conv.weight.shape[1] - c_y], dim=1)

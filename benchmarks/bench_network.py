@@ -10,7 +10,9 @@ layout on CPU). The last line is one JSON object:
 ``{"forward_ms": {"128": ..., "256": ...}, "params": ...}`` (medians of wall-clock
 times over the repeats), plus ``forward_ms_conv1x1`` (timed in turn with it, pass by
 pass: the same network with its 1 x 1 convolutions left as convolutions, see
-``core.pointwise``), ``forward_ms_nchw`` (the
+``core.pointwise``), ``forward_ms_allocating_blocks`` (likewise in turn: the separable
+blocks writing their sums into new tensors, not into their inputs, see
+``core.inference_blocks``), ``forward_ms_nchw`` (the
 same in the default NCHW layout, for comparison), ``forward_cpu_ms_1thread``
 (median CPU time of a single-threaded pass, which other processes on a shared
 machine do not inflate; ``forward_cpu_ms_1thread_plain_decoders``: the same with the
@@ -89,12 +91,14 @@ def main() -> None:
     plain = prepare_for_inference(FaceNet(cfg), "cpu")
     plain.fused_decoders = None
     conv = prepare_for_inference(FaceNet(cfg), "cpu", pointwise_matmul=False)  # 1 x 1 convs left to oneDNN
-    result: dict = {"forward_ms": {}, "forward_ms_min": {}, "forward_ms_conv1x1": {}, "forward_ms_nchw": {},
-                    "network_ms": {}}
+    alloc = prepare_for_inference(FaceNet(cfg), "cpu", inference_sum=False)  # blocks allocate their sums
+    result: dict = {"forward_ms": {}, "forward_ms_min": {}, "forward_ms_conv1x1": {},
+                    "forward_ms_allocating_blocks": {}, "forward_ms_nchw": {}, "network_ms": {}}
     for side, reps in ((128, args.repeats), (256, max(5, args.repeats // 4))):
-        t, t_conv = time_forward(model, side, reps, time.perf_counter, None, conv)
+        t, t_conv, t_alloc = time_forward(model, side, reps, time.perf_counter, None, conv, alloc)
         result["forward_ms"][str(side)] = round(statistics.median(t), 2)
         result["forward_ms_conv1x1"][str(side)] = round(statistics.median(t_conv), 2)
+        result["forward_ms_allocating_blocks"][str(side)] = round(statistics.median(t_alloc), 2)
         result["forward_ms_min"][str(side)] = round(min(t), 2)
         result["forward_ms_nchw"][str(side)] = round(statistics.median(time_forward(nchw, side, reps)), 2)
         t_net = time_forward(model, side, reps, settings=settings)

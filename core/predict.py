@@ -21,6 +21,7 @@ import torch
 
 from .errors import FaceFromPhotoError
 from .fused_decoders import fuse_decoders
+from .inference_blocks import inference_blocks
 from .models import DEFAULT_WEIGHTS
 from .network import FaceNet, NetConfig, fuse_batchnorm
 from .pointwise import pointwise_as_matmul
@@ -252,18 +253,22 @@ def memory_format(device: torch.device) -> torch.memory_format:
 
 
 def prepare_for_inference(model: FaceNet, device: torch.device | str = "cpu", *,
-                          pointwise_matmul: bool = True) -> FaceNet:
+                          pointwise_matmul: bool = True, inference_sum: bool = True) -> FaceNet:
     """Eval mode, BatchNorm folded (:func:`~core.network.fuse_batchnorm`), decoders re-cut
     (:func:`~core.fused_decoders.fuse_decoders`), 1 x 1 convolutions as matrix products
     (:func:`~core.pointwise.pointwise_as_matmul`; ``pointwise_matmul=False`` leaves them,
-    for comparison), moved to ``device`` in the layout of :func:`memory_format`; in place,
-    returns the model."""
+    for comparison), the separable blocks summing into their inputs
+    (:func:`~core.inference_blocks.inference_blocks`, with ``pointwise_matmul``;
+    ``inference_sum=False`` leaves them), moved to ``device`` in the layout of
+    :func:`memory_format`; in place, returns the model."""
     device = torch.device(device)
     model.eval()
     fuse_batchnorm(model)
     fuse_decoders(model)
     if pointwise_matmul:
         pointwise_as_matmul(model)
+    if pointwise_matmul and inference_sum:
+        inference_blocks(model)
     return model.to(device, memory_format=memory_format(device))
 
 

@@ -20,6 +20,19 @@ def test_single_triangle_by_hand():
     np.testing.assert_allclose(out, expected, atol=1e-12)
 
 
+def test_mesh_edges_lists_each_undirected_edge_once_in_order():
+    # Two triangles sharing the edge (1, 2), given in both orientations: 5 edges.
+    np.testing.assert_array_equal(mesh_edges(np.array([[0, 1, 2], [2, 1, 3]])),
+                                  [[0, 1], [0, 2], [1, 2], [1, 3], [2, 3]])
+    # Against the definition on a random soup (repeated and degenerate triangles included).
+    tris = np.random.default_rng(3).integers(0, 50, size=(400, 3))
+    pairs = np.sort(np.concatenate([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]]), axis=1)
+    got = mesh_edges(tris)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, np.unique(pairs, axis=0))
+    assert mesh_edges(np.zeros((0, 3), int)).shape == (0, 2)
+
+
 def test_blender_edge_midpoint_formula():
     # Blender: c_i = mean over edges of the edge midpoints; v' = (1 - f) v + f c.
     rng = np.random.default_rng(0)

@@ -7,33 +7,19 @@ import copy
 
 import pytest
 import torch
-from torch import nn
 
 from core.fused_decoders import fuse_decoders
 from core.inference_blocks import InferenceSepBlock, inference_blocks
-from core.network import FaceNet, NetConfig, SepBlock, fuse_batchnorm
+from core.network import SepBlock, fuse_batchnorm
 from core.pointwise import pointwise_as_matmul
 from core.predict import prepare_for_inference
+from tests.training.small_nets import trained_like_net
 
-CFG = NetConfig(widths=(8, 12, 16, 24), decoder_widths=(4, 6, 8, 12), normals_decoder_widths=(12, 16, 24, 32),
-                half_res_outputs=("grad_mag", "depth", "corr"))
 NHWC = torch.channels_last
 
 
-def trained_like_net(seed: int = 5) -> FaceNet:
-    """CFG with BatchNorm statistics and heads away from their initial values, in eval mode."""
-    torch.manual_seed(seed)
-    net = FaceNet(CFG)
-    with torch.no_grad():
-        for _ in range(3):
-            net(torch.rand(4, 3, 32, 32))
-        for dec in net.decoders.values():
-            nn.init.normal_(dec.head.weight, std=0.3)
-    return net.eval()
-
-
 def test_inference_blocks_overwrite_only_residual_inputs_and_keep_the_maps():
-    net = trained_like_net()
+    net = trained_like_net(seed=5)
     ref_model = copy.deepcopy(net)
     recut = fuse_decoders(fuse_batchnorm(net))
     pointwise_as_matmul(recut)

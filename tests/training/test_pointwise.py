@@ -10,23 +10,14 @@ import torch
 from torch import nn
 
 from core.fused_decoders import fuse_decoders
-from core.network import FaceNet, NetConfig, fuse_batchnorm
+from core.network import FaceNet, fuse_batchnorm
 from core.pointwise import Pointwise, is_pointwise, pointwise_as_matmul
-
-CFG = NetConfig(widths=(8, 12, 16, 24), decoder_widths=(4, 6, 8, 12), normals_decoder_widths=(12, 16, 24, 32),
-                half_res_outputs=("grad_mag", "depth", "corr"))
+from tests.training.small_nets import trained_like_net
 
 
 def folded_net(seed: int = 3) -> FaceNet:
-    """CFG with BatchNorm statistics and heads away from their initial values, folded, in eval mode."""
-    torch.manual_seed(seed)
-    net = FaceNet(CFG)
-    with torch.no_grad():
-        for _ in range(3):
-            net(torch.rand(4, 3, 32, 32))
-        for dec in net.decoders.values():
-            nn.init.normal_(dec.head.weight, std=0.3)
-    return fuse_batchnorm(net.eval())
+    """A small trained-looking FaceNet with its BatchNorms folded, in eval mode."""
+    return fuse_batchnorm(trained_like_net(seed))
 
 
 @pytest.mark.parametrize("bias", [True, False])

@@ -27,30 +27,33 @@ from .network import SepBlock
 from .pointwise import Pointwise
 
 
-class InferenceSepBlock(nn.Module):
-    """A folded SepBlock; (N, C, H, W) -> (N, O, H / s, W / s) by equation (1), into x when residual."""
+class InferenceSepBlock(SepBlock):
+    """A folded SepBlock; (N, C, H, W) -> (N, O, H / s, W / s) by equation (1), into x when residual.
+
+    Where the sum cannot go into x (not residual, gradients on, or not channels-last)
+    it runs :meth:`SepBlock.forward` unchanged.
+    """
 
     def __init__(self, block: SepBlock):
-        super().__init__()
+        nn.Module.__init__(self)
         pw = block.pw[0]
         if not isinstance(pw, Pointwise) or not all(isinstance(m, nn.Identity) for m in list(block.pw)[1:]):
             raise ValueError("InferenceSepBlock needs a folded SepBlock whose 1 x 1 conv is a Pointwise")
-        self.dw, self.pw, self.residual = block.dw, pw, block.residual
+        self.dw, self.pw, self.residual = block.dw, block.pw, block.residual
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pw = self.pw[0]
+        if not (self.residual and pw.bias is not None and not torch.is_grad_enabled()
+                and x.is_contiguous(memory_format=torch.channels_last)):
+            return super().forward(x)
         y = self.dw(x)
-        if (self.residual and self.pw.bias is not None and not torch.is_grad_enabled()
-                and x.is_contiguous(memory_format=torch.channels_last)
-                and y.is_contiguous(memory_format=torch.channels_last)):
-            c = x.shape[1]
-            rows = x.permute(0, 2, 3, 1).view(-1, c)  # (N*H*W, C), x's memory
-            w_t = self.pw.weight.flatten(1).t()  # (C, O) = W^T
-            rows.addmm_(y.permute(0, 2, 3, 1).view(-1, c), w_t).add_(self.pw.bias).relu_()
-            return x
-        z = self.pw(y)
-        if self.residual:
-            z.add_(x)
-        return z.relu_()
+        if not y.is_contiguous(memory_format=torch.channels_last):  # not seen: convolutions keep NHWC
+            return super().forward(x)
+        c = x.shape[1]
+        rows = x.permute(0, 2, 3, 1).view(-1, c)  # (N*H*W, C), x's memory
+        w_t = pw.weight.flatten(1).t()  # (C, O) = W^T
+        rows.addmm_(y.permute(0, 2, 3, 1).view(-1, c), w_t).add_(pw.bias).relu_()
+        return x
 
 
 def inference_blocks(model: nn.Module) -> int:
@@ -62,7 +65,7 @@ def inference_blocks(model: nn.Module) -> int:
     replaced: dict[int, InferenceSepBlock] = {}
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
-            if isinstance(child, SepBlock):
+            if type(child) is SepBlock:
                 if id(child) not in replaced:
                     replaced[id(child)] = InferenceSepBlock(child)
                 setattr(parent, name, replaced[id(child)])

@@ -99,6 +99,8 @@ class TrainConfig:
     # reaches this fraction, as snapshots/step_NNNNNN.pt (0 = keep none; training.export averages them)
     halt_at_step: int = 0  # stop (with a checkpoint) when reaching this step (0 = off; for tests)
     resume: bool = False  # continue from out_dir/checkpoint.pt
+    init_from: str = ""  # start from these weights (exported face_net.pt, float16 or float32, or a
+    # checkpoint.pt's model) at step 0 with a fresh optimizer: fine-tuning; ignored when resuming
     progress: bool = True  # tqdm bar on rank 0
     net: NetConfig = field(default_factory=NetConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -361,6 +363,27 @@ def native_bf16(device: torch.device) -> bool:
         return False
 
 
+def load_initial_weights(model: FaceNet, path: str | Path) -> None:
+    """Copy the weights of ``path`` into ``model`` (cast to its dtype), for ``--init-from``.
+
+    ``path``: exported weights (a state dict, as ``training.export`` writes, float16 or float32)
+    or a training checkpoint (its ``"model"``). Raises ``ValueError`` when the file is not a
+    state dict of this architecture (missing, unexpected or differently shaped tensors).
+    """
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: not a state dict or a training checkpoint")
+    own = model.state_dict()
+    fits = all(torch.is_tensor(v) for v in state.values()) and state.keys() == own.keys()
+    if not fits or any(state[k].shape != own[k].shape for k in own):
+        raise ValueError(f"{path}: its weights do not fit this network's config (--net.*)")
+    with torch.no_grad():
+        for k, v in own.items():
+            v.copy_(state[k].to(v.dtype))
+
+
 def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
     """Run (or resume) training; works alone or under torchrun.
 
@@ -410,7 +433,8 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
         d_opt = torch.optim.Adam(discs.parameters(), lr=cfg.loss.d_lr, betas=(0.5, 0.999))
 
     step, elapsed_before = 0, 0.0
-    if cfg.resume and ckpt_path.exists():
+    resumed = cfg.resume and ckpt_path.exists()
+    if resumed:
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
@@ -421,8 +445,12 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
         set_rng_states(ckpt["rng"])
         if is_main:
             print(f"resumed from {ckpt_path} at step {step}", flush=True)
-    elif cfg.resume and is_main:
+    elif cfg.resume and is_main and not cfg.init_from:
         print(f"no checkpoint at {ckpt_path}; starting from scratch", flush=True)
+    if cfg.init_from and not resumed:
+        load_initial_weights(model, cfg.init_from)
+        if is_main:
+            print(f"starting from the weights of {cfg.init_from}", flush=True)
 
     ddp_model = model
     if world > 1:

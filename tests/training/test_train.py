@@ -249,3 +249,35 @@ def test_snapshots_are_kept_from_the_given_progress_and_export_averages_their_ta
     off = ["--steps", "3", "--checkpoint-minutes", "0", "--out-dir", str(tmp_path / "off")]
     train(parse_args(SMALL + off))
     assert not (tmp_path / "off" / "snapshots").exists()  # snapshot_from 0: none kept
+
+
+def test_init_from_starts_at_exported_or_checkpoint_weights_and_rejects_other_shapes(tmp_path):
+    base, _ = train(parse_args(SMALL + ["--steps", "6", "--out-dir", str(tmp_path / "base")]))
+    torch.manual_seed(1)  # convolution weights far from where seed 0 starts a run
+    half = {k: (v + 0.3 * torch.randn_like(v) if v.ndim == 4 else v).half() if v.is_floating_point() else v
+            for k, v in base.state_dict().items()}
+    torch.save(half, tmp_path / "face_net.pt")  # as training.export writes float16 weights
+    for source in (tmp_path / "face_net.pt", tmp_path / "base" / "checkpoint.pt"):
+        out = tmp_path / f"tuned_{source.stem}"
+        # 0 steps after loading: the model is the source's weights, cast to float32
+        start, _ = train(parse_args(SMALL + ["--steps", "0", "--init-from", str(source),
+                                             "--out-dir", str(out)]))
+        for k, v in start.state_dict().items():
+            ref = half[k] if source.name == "face_net.pt" else base.state_dict()[k]
+            assert v.dtype == base.state_dict()[k].dtype and torch.equal(v, ref.to(v.dtype)), k
+    tuned, _ = train(parse_args(SMALL + ["--steps", "4", "--init-from", str(tmp_path / "face_net.pt"),
+                                         "--out-dir", str(tmp_path / "tuned")]))
+    scratch, _ = train(parse_args(SMALL + ["--steps", "4", "--out-dir", str(tmp_path / "scratch")]))
+    key = "encoder.stem.0.0.weight"
+    gap = (tuned.state_dict()[key] - half[key].float()).abs().max()
+    assert 0 < gap < 0.2 * (scratch.state_dict()[key] - half[key].float()).abs().max()  # trained, from there
+    ckpt = torch.load(tmp_path / "tuned" / "checkpoint.pt", weights_only=False)
+    assert ckpt["step"] == 4
+    # a resumed run continues its checkpoint, not the init-from weights
+    resumed, _ = train(parse_args(SMALL + ["--steps", "5", "--init-from", str(tmp_path / "face_net.pt"),
+                                           "--out-dir", str(tmp_path / "tuned"), "--resume"]))
+    assert not torch.equal(resumed.state_dict()[key], half[key].float())
+    wider = SMALL[:-3] + ["8", "4", "16"]  # decoder widths 8-4-16: other shapes
+    with pytest.raises(ValueError, match="do not fit"):
+        train(parse_args(wider + ["--steps", "1", "--init-from", str(tmp_path / "face_net.pt"),
+                                  "--out-dir", str(tmp_path / "wrong")]))

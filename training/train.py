@@ -375,13 +375,10 @@ def load_initial_weights(model: FaceNet, path: str | Path) -> None:
         state = state["model"]
     if not isinstance(state, dict):
         raise ValueError(f"{path}: not a state dict or a training checkpoint")
-    own = model.state_dict()
-    fits = all(torch.is_tensor(v) for v in state.values()) and state.keys() == own.keys()
-    if not fits or any(state[k].shape != own[k].shape for k in own):
-        raise ValueError(f"{path}: its weights do not fit this network's config (--net.*)")
-    with torch.no_grad():
-        for k, v in own.items():
-            v.copy_(state[k].to(v.dtype))
+    try:
+        model.load_state_dict(state)  # strict: same keys and shapes; copying casts float16 to float32
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"{path}: its weights do not fit this network's config (--net.*)") from e
 
 
 def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:

@@ -8,6 +8,10 @@ Generator loss (per batch, every term a named weight in :class:`LossConfig`)::
                                               map is only defined on the head)
       + w_gradient * sum_o w_o * L1(grad o_pred, grad o_gt)      (λg term)
       + w_normal_angular * (1 - cos(N_pred, N_gt))             (angular, masked)
+      + w_normal_share * mean_mask sum_t sigmoid((θ - t) / τ), t in {20°, 30°}
+                              (soft shares of pixels over the < 20° / < 30° thresholds,
+                               θ the angular error, τ = normal_share_softness_deg:
+                               :func:`soft_share_over`)
       (with normal_detail_weight k > 0 the two normal terms weigh each pixel by
        1 + k * min(1, θ / 20°), θ the largest angle between its ground-truth normal
        and a 4-neighbour's: :func:`normal_detail`; with normal_hard_weight h > 0,
@@ -46,6 +50,11 @@ class LossConfig:
     # of the shipped model's pixels miss them); 0 = off. Tried here (README), not from a paper
     normal_hard_weight: float = 0.0
     normal_hard_fraction: float = 0.05
+    # s: weight of a smooth count of the masked pixels whose angular error passes 20 and 30 deg (the issue's
+    # < 20 / < 30 deg shares), so that the push falls on pixels near those thresholds and none on the far
+    # outliers that the L2 and hard-pixel terms pull hardest; 0 = off. Tried here (README), not from a paper
+    w_normal_share: float = 0.0
+    normal_share_softness_deg: float = 3.0  # τ: the sigmoid's scale; its slope peaks at 1 / (4 τ) per degree
     w_grad_mag: float = 0.5  # on log1p(W): W spans 0..~30 px/px at silhouettes, log keeps it O(1); tuned here
     w_depth: float = 0.05  # depth in px (offset removed), errors ~20x normals' -> 1/20; tuned here
     w_corr: float = 1.0  # correspondence in [0, 1], same scale as normals; FaceVision-GAN λ1
@@ -145,6 +154,26 @@ def hardest_pixels(err: torch.Tensor, mask: torch.Tensor, fraction: float) -> to
     return ((e >= cut) & inside).to(err.dtype).view_as(err)
 
 
+SHARE_THRESHOLDS_DEG = (20.0, 30.0)  # the issue's < 20 and < 30 deg shares
+
+
+def soft_share_over(err_rad: torch.Tensor, mask: torch.Tensor, softness_deg: float) -> torch.Tensor:
+    """Smooth share of the pixels of ``mask`` (B, 1, H, W) whose angular error ``err_rad``
+    (B, 1, H, W, rad) passes each threshold t of ``SHARE_THRESHOLDS_DEG``, summed over t:
+
+        S = mean_mask sum_t sigmoid((θ - t) / τ),   θ in deg, τ = softness_deg
+
+    As τ -> 0 this is the share of pixels over 20° plus the share over 30° (the
+    complements of the metric's < 20° and < 30°). Its gradient per pixel is
+    σ'((θ - t) / τ) / τ, which is largest at θ = t and vanishes far from both
+    thresholds, so pixels already well inside and hopeless outliers alike get none."""
+    if softness_deg <= 0.0:
+        raise ValueError(f"the share's softness must be > 0 deg, got {softness_deg}")
+    deg = torch.rad2deg(err_rad)
+    over = sum(torch.sigmoid((deg - t) / softness_deg) for t in SHARE_THRESHOLDS_DEG)
+    return masked_mean(over, mask)
+
+
 def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
     """1 - soft Dice per image, averaged over the batch; logits/target (B, 1, H, W)."""
     p = torch.sigmoid(logits)
@@ -180,7 +209,7 @@ def generator_terms(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
         n_weight = mask * (1.0 + cfg.normal_detail_weight * normal_detail(n_gt, mask))
     if cfg.normal_hard_weight:
         n_weight = n_weight + cfg.normal_hard_weight * hardest_pixels(angular, mask, cfg.normal_hard_fraction)
-    return {
+    terms = {
         "normals": reconstruction(n_pred, n_gt, n_weight, cfg.recon_normals or k),
         "normals_grad": gradient_l1(n_pred, n_gt, mask),
         "normal_angular": masked_mean(angular, n_weight),
@@ -193,6 +222,10 @@ def generator_terms(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
         "mask_bce": F.binary_cross_entropy_with_logits(out["mask_logits"], mask),
         "mask_dice": dice_loss(out["mask_logits"], mask),
     }
+    if cfg.w_normal_share:
+        err = angular if cfg.normal_angle == "rad" else angle_between(n_pred, n_gt)
+        terms["normal_share"] = soft_share_over(err, mask, cfg.normal_share_softness_deg)
+    return terms
 
 
 def weighted_total(terms: dict[str, torch.Tensor], cfg: LossConfig) -> torch.Tensor:
@@ -206,6 +239,7 @@ def weighted_total(terms: dict[str, torch.Tensor], cfg: LossConfig) -> torch.Ten
         + cfg.w_corr * (terms["corr"] + g * terms["corr_grad"])
         + cfg.w_mask_bce * terms["mask_bce"]
         + cfg.w_mask_dice * terms["mask_dice"]
+        + (cfg.w_normal_share * terms["normal_share"] if "normal_share" in terms else 0.0)
     )
 
 

@@ -21,6 +21,7 @@ from training.model_losses import (
     normal_detail,
     reconstruction,
     remove_offset,
+    soft_share_over,
     weighted_total,
 )
 
@@ -206,6 +207,42 @@ def test_hard_weight_makes_the_worst_error_cost_more_than_the_same_error_spread_
         assert float(hard[key]) == pytest.approx(float(plain[key]) * 6 * n / (n + 5 * 4), rel=1e-4)
     perfect = generator_terms(perfect_output(batch), batch, LossConfig(normal_hard_weight=5.0))
     assert float(perfect["normals"]) == 0 and float(perfect["normal_angular"]) < 1e-6
+
+
+def test_soft_share_counts_pixels_past_20_and_30_degrees_and_pushes_only_near_them():
+    deg = torch.tensor([5.0, 15.0, 19.0, 21.0, 25.0, 29.0, 31.0, 60.0, 90.0]).view(1, 1, 1, -1)
+    mask = torch.ones_like(deg)
+    mask[..., -1] = 0.0  # the 90 deg pixel lies outside the mask
+    hard = (((deg > 20).float() + (deg > 30).float()) * mask).sum() / mask.sum()
+    err = torch.deg2rad(deg).requires_grad_(True)
+    sharp = soft_share_over(err.detach(), mask, softness_deg=0.05)
+    assert float(sharp) == pytest.approx(float(hard), abs=1e-6)  # (5 over 20 + 2 over 30) / 8
+    soft = soft_share_over(err, mask, softness_deg=3.0)
+    soft.backward()
+    g = err.grad.flatten()
+    # the push is largest next to a threshold, small well inside, ~0 for a far outlier, 0 off the mask
+    assert float(g[2]) > 10 * float(g[0]) and float(g[6]) > 10 * float(g[0]) and float(g[2]) > float(g[1])
+    assert float(g[3]) > float(g[4]) and float(g[5]) > float(g[4])
+    assert float(g[7]) < 1e-3 * float(g[2]) and float(g[8]) == 0.0
+    with pytest.raises(ValueError, match="softness"):
+        soft_share_over(err, mask, softness_deg=0.0)
+
+
+def test_share_term_is_computed_and_weighted_only_when_it_has_a_weight():
+    batch = fake_batch(side=16)
+    out = perfect_output(batch)
+    out["normals"][:, :, 7:9, 7:9] = unit(out["normals"][:, :, 7:9, 7:9] + 0.5)  # 4 bad pixels per image
+    assert "normal_share" not in generator_terms(out, batch, LossConfig())
+    cfg = LossConfig(w_normal_share=4.0, normal_share_softness_deg=0.01)
+    terms = generator_terms(out, batch, cfg)
+    bad_deg = torch.rad2deg(angle_between(out["normals"], batch["normals"]))[:, :, 7:9, 7:9]
+    n = float(batch["mask"].sum())
+    expected = float(((bad_deg > 20).float() + (bad_deg > 30).float()).sum()) / n
+    assert expected > 0 and float(terms["normal_share"]) == pytest.approx(expected, abs=1e-6)
+    off = {k: v for k, v in terms.items() if k != "normal_share"}
+    assert float(weighted_total(terms, cfg)) == pytest.approx(
+        float(weighted_total(off, cfg)) + 4.0 * expected, rel=1e-5
+    )
 
 
 def test_weighted_total_scales_each_term_by_its_named_weight():

@@ -59,7 +59,7 @@ train: setup
 ## after 100 warm-up steps, cosine to 800 steps of 2 x 16 samples, or to 15 min on a slower host, so that
 ## render + train + fine-tune stay under 3 h. Writes checkpoints/face_net_ft/; `make export
 ## EXPORT_FROM=checkpoints/face_net_ft` exports it. (The shipped weights were fine-tuned this way on
-## an AVX2 host without native bfloat16, where the 800 steps took 34 min.)
+## an AVX2 host without native bfloat16, where the 800 steps took 33 min.)
 finetune: setup
 	$(TRAIN) --out-dir checkpoints/face_net_ft --init-from checkpoints/face_net/checkpoint.pt \
 		--steps 800 --max-minutes 15 --lr 3e-4 --warmup-steps 100 --val-every 400 --image-every 0 \

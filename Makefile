@@ -28,9 +28,11 @@ build: setup
 demo: setup
 	$(PY) tools/face_from_photo_cli.py reconstruct examples/astronaut.png -o out/ --format glb --format blend --preview --overwrite
 
-## Train the shipped network from scratch on synthetic heads, on this 2-core CPU in under 3 h:
-## 73 728 samples rendered into shards by 2 processes (19 min on this host; stopped at 30 min on a slower
-## one, each process keeping the samples it rendered, so that the whole run stays under 3 h), then 2 DDP
+## Train the shipped network from scratch on synthetic heads, on this 2-core CPU in under 3 h (with
+## `make finetune` below, whose caps complete the budget: 20 + 145 + 10 = 175 min, 5 min left for the
+## processes' start-up and the export):
+## 73 728 samples rendered into shards by 2 processes (19 min on this host; stopped at 20 min on a slower
+## one, each process keeping the samples it rendered), then 2 DDP
 ## processes of 1 thread each in two parts, each with a cosine lr timed to end with it:
 ## 1. 11 000 steps or 105 min, whichever comes first;
 ## 2. a warm restart from there (lr back to about 5.7e-4) up to 15 000 steps or 145 min of training in all.
@@ -50,20 +52,20 @@ TRAIN := $(PY) -m torch.distributed.run --standalone --nproc_per_node 2 -m train
 	--loss.recon-normals l2 --loss.w-normals 30 --loss.w-normal-angular 6 --loss.normal-detail-weight 3
 train: setup
 	test -f $(TRAIN_DATA)/index.json || $(PY) -m training.synth.shards --split train --count 73728 \
-		--out $(TRAIN_DATA) --per-shard 512 --jobs 2 --max-minutes 30
+		--out $(TRAIN_DATA) --per-shard 512 --jobs 2 --max-minutes 20
 	$(TRAIN) --steps 11000 --max-minutes 105 $(TRAIN_ARGS)
 	$(TRAIN) --resume --steps 15000 --max-minutes 145 $(TRAIN_ARGS)
 
 ## 3. a fine-tune of that run's model with the soft count of the pixels past 20 and 30 deg added to the
-## losses (--loss.w-normal-share 16, the sixteenth round in docs/training-log.md): a fresh Adam, lr 3e-4
-## after 100 warm-up steps, cosine to 800 steps of 2 x 16 samples, or to 15 min on a slower host, so that
-## render + train + fine-tune stay under 3 h. Writes checkpoints/face_net_ft/; `make export
-## EXPORT_FROM=checkpoints/face_net_ft` exports it. (The shipped weights were fine-tuned this way on
-## an AVX2 host without native bfloat16, where the 800 steps took 33 min.)
+## losses (--loss.w-normal-share 96, the sixteenth and seventeenth rounds in docs/training-log.md): a fresh
+## Adam, lr 3e-4 after 100 warm-up steps, cosine to 800 steps of 2 x 16 samples, or to 10 min on a slower
+## host, so that render + train + fine-tune stay under 3 h. Writes checkpoints/face_net_ft/; `make export
+## EXPORT_FROM=checkpoints/face_net_ft` exports it. (The shipped weights were fine-tuned this way on an
+## AMX host about half as fast as the recipe's, where the 800 steps took 16 min, --max-minutes 25.)
 finetune: setup
 	$(TRAIN) --out-dir checkpoints/face_net_ft --init-from checkpoints/face_net/checkpoint.pt \
-		--steps 800 --max-minutes 15 --lr 3e-4 --warmup-steps 100 --val-every 400 --image-every 0 \
-		--loss.w-normal-share 16 $(TRAIN_ARGS)
+		--steps 800 --max-minutes 10 --lr 3e-4 --warmup-steps 100 --val-every 400 --image-every 0 \
+		--loss.w-normal-share 96 $(TRAIN_ARGS)
 
 ## A larger network (5.1 M parameters) for one CUDA GPU, reported beside the shipped model, not shipped
 ## as the default (the add-on's default must train on this CPU): shards rendered by one single-threaded

@@ -5,7 +5,7 @@ Each weights file has its ``manifest.json`` beside it (see :mod:`core.predict`).
 "standard" (2.7 M parameters) trains from scratch in 3 h on a 2-core CPU
 (``make train``) and is the default; "large" (5.1 M) was trained for 7 minutes
 on one GPU (``make train-large``), gives finer relief in its normals (4.48 against
-4.53 deg of fine-scale error) at a mean error 0.08 deg higher (7.75 against 7.67 deg
+4.54 deg of fine-scale error) at a mean error 0.07 deg higher (7.75 against 7.68 deg
 on the test set), is a little less accurate in depth, and is slower on a CPU.
 """
 

@@ -8,10 +8,10 @@ Generator loss (per batch, every term a named weight in :class:`LossConfig`)::
                                               map is only defined on the head)
       + w_gradient * sum_o w_o * L1(grad o_pred, grad o_gt)      (λg term)
       + w_normal_angular * (1 - cos(N_pred, N_gt))             (angular, masked)
-      + w_normal_share * mean_mask sum_t sigmoid((θ - t) / τ), t in {20°, 30°}
-                              (soft shares of pixels over the < 20° / < 30° thresholds,
-                               θ the angular error, τ = normal_share_softness_deg:
-                               :func:`soft_share_over`)
+      + w_normal_share * mean_mask sum_t sigmoid((θ - t) / τ), t in normal_share_thresholds_deg
+                              (default {20°, 30°}: soft shares of pixels over the < 20° / < 30°
+                               thresholds, θ the angular error, τ = normal_share_softness_deg:
+                               :func:`soft_share_over`; a repeated t counts twice)
       (with normal_detail_weight k > 0 the two normal terms weigh each pixel by
        1 + k * min(1, θ / 20°), θ the largest angle between its ground-truth normal
        and a 4-neighbour's: :func:`normal_detail`; with normal_hard_weight h > 0,
@@ -55,6 +55,8 @@ class LossConfig:
     # outliers that the L2 and hard-pixel terms pull hardest; 0 = off. Tried here (README), not from a paper
     w_normal_share: float = 0.0
     normal_share_softness_deg: float = 3.0  # τ: the sigmoid's scale; its slope peaks at 1 / (4 τ) per degree
+    # the thresholds t of that count (deg); (30,) pushes on the < 30 deg share alone
+    normal_share_thresholds_deg: tuple[float, ...] = (20.0, 30.0)
     w_grad_mag: float = 0.5  # on log1p(W): W spans 0..~30 px/px at silhouettes, log keeps it O(1); tuned here
     w_depth: float = 0.05  # depth in px (offset removed), errors ~20x normals' -> 1/20; tuned here
     w_corr: float = 1.0  # correspondence in [0, 1], same scale as normals; FaceVision-GAN λ1
@@ -157,9 +159,11 @@ def hardest_pixels(err: torch.Tensor, mask: torch.Tensor, fraction: float) -> to
 SHARE_THRESHOLDS_DEG = (20.0, 30.0)  # the issue's < 20 and < 30 deg shares
 
 
-def soft_share_over(err_rad: torch.Tensor, mask: torch.Tensor, softness_deg: float) -> torch.Tensor:
+def soft_share_over(err_rad: torch.Tensor, mask: torch.Tensor, softness_deg: float,
+                    thresholds_deg: tuple[float, ...] = SHARE_THRESHOLDS_DEG) -> torch.Tensor:
     """Smooth share of the pixels of ``mask`` (B, 1, H, W) whose angular error ``err_rad``
-    (B, 1, H, W, rad) passes each threshold t of ``SHARE_THRESHOLDS_DEG``, summed over t:
+    (B, 1, H, W, rad) passes each threshold t of ``thresholds_deg`` (default
+    ``SHARE_THRESHOLDS_DEG``), summed over t:
 
         S = mean_mask sum_t sigmoid((θ - t) / τ),   θ in deg, τ = softness_deg
 
@@ -169,8 +173,10 @@ def soft_share_over(err_rad: torch.Tensor, mask: torch.Tensor, softness_deg: flo
     thresholds, so pixels already well inside and hopeless outliers alike get none."""
     if softness_deg <= 0.0:
         raise ValueError(f"the share's softness must be > 0 deg, got {softness_deg}")
+    if not thresholds_deg:
+        raise ValueError("the share needs at least one threshold (deg)")
     deg = torch.rad2deg(err_rad)
-    over = sum(torch.sigmoid((deg - t) / softness_deg) for t in SHARE_THRESHOLDS_DEG)
+    over = sum(torch.sigmoid((deg - t) / softness_deg) for t in thresholds_deg)
     return masked_mean(over, mask)
 
 
@@ -224,7 +230,8 @@ def generator_terms(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
     }
     if cfg.w_normal_share:
         err = angular if cfg.normal_angle == "rad" else angle_between(n_pred, n_gt)
-        terms["normal_share"] = soft_share_over(err, mask, cfg.normal_share_softness_deg)
+        terms["normal_share"] = soft_share_over(err, mask, cfg.normal_share_softness_deg,
+                                                tuple(cfg.normal_share_thresholds_deg))
     return terms
 
 

@@ -228,6 +228,20 @@ def test_soft_share_counts_pixels_past_20_and_30_degrees_and_pushes_only_near_th
         soft_share_over(err, mask, softness_deg=0.0)
 
 
+def test_soft_share_with_one_threshold_counts_and_pushes_only_past_it():
+    deg = torch.tensor([15.0, 21.0, 29.0, 31.0, 45.0]).view(1, 1, 1, -1)
+    mask = torch.ones_like(deg)
+    err = torch.deg2rad(deg).requires_grad_(True)
+    sharp = soft_share_over(err.detach(), mask, softness_deg=0.05, thresholds_deg=(30.0,))
+    assert float(sharp) == pytest.approx(2 / 5, abs=1e-6)  # 31 and 45 deg pass 30; 21 deg no longer counts
+    soft_share_over(err, mask, softness_deg=3.0, thresholds_deg=(30.0,)).backward()
+    g = err.grad.flatten()
+    # no push at 20 deg any more: 21 deg gets a fifth of 29 deg's, 15 deg a tenth of that
+    assert float(g[2]) > 5 * float(g[1]) and float(g[3]) > 5 * float(g[1]) and float(g[1]) > 5 * float(g[0])
+    with pytest.raises(ValueError, match="threshold"):
+        soft_share_over(err, mask, softness_deg=3.0, thresholds_deg=())
+
+
 def test_share_term_is_computed_and_weighted_only_when_it_has_a_weight():
     batch = fake_batch(side=16)
     out = perfect_output(batch)
@@ -243,6 +257,10 @@ def test_share_term_is_computed_and_weighted_only_when_it_has_a_weight():
     assert float(weighted_total(terms, cfg)) == pytest.approx(
         float(weighted_total(off, cfg)) + 4.0 * expected, rel=1e-5
     )
+    only30 = generator_terms(out, batch, LossConfig(w_normal_share=4.0, normal_share_softness_deg=0.01,
+                                                    normal_share_thresholds_deg=(30.0,)))
+    expected30 = float((bad_deg > 30).float().sum()) / n
+    assert float(only30["normal_share"]) == pytest.approx(expected30, abs=1e-6)
 
 
 def test_weighted_total_scales_each_term_by_its_named_weight():

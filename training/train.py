@@ -109,7 +109,8 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> TrainConfig:
         d = dict(d)
         net = NetConfig.from_dict(d.pop("net", {}))
-        loss = LossConfig(**d.pop("loss", {}))
+        # lists (JSON, the command line) back to the tuples of tuple-typed fields
+        loss = LossConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.pop("loss", {}).items()})
         return cls(**d, net=net, loss=loss)
 
 

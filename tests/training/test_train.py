@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Training loop: generated command line, exact resume, loss decrease, stop on SIGTERM."""
 
+import dataclasses
 import json
 import signal
 import subprocess
@@ -33,6 +34,9 @@ def test_command_line_is_generated_from_config_fields():
     assert cfg.net.normals_decoder_widths == (6, 8)
     assert cfg.loss.w_gan == 0.002 and cfg.loss.recon == "l2"
     assert parse_args([]) == TrainConfig()
+    share = parse_args(["--loss.normal-share-thresholds-deg", "30"])
+    assert share.loss.normal_share_thresholds_deg == (30.0,)
+    assert TrainConfig.from_dict(json.loads(json.dumps(dataclasses.asdict(share)))) == share
 
 
 def test_resume_is_exact_and_loss_decreases(tmp_path):

@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+SHARE_THRESHOLDS_DEG = (20.0, 30.0)  # the issue's < 20 and < 30 deg shares
+
 
 @dataclass
 class LossConfig:
@@ -56,7 +58,7 @@ class LossConfig:
     w_normal_share: float = 0.0
     normal_share_softness_deg: float = 3.0  # τ: the sigmoid's scale; its slope peaks at 1 / (4 τ) per degree
     # the thresholds t of that count (deg); (30,) pushes on the < 30 deg share alone
-    normal_share_thresholds_deg: tuple[float, ...] = (20.0, 30.0)
+    normal_share_thresholds_deg: tuple[float, ...] = SHARE_THRESHOLDS_DEG
     w_grad_mag: float = 0.5  # on log1p(W): W spans 0..~30 px/px at silhouettes, log keeps it O(1); tuned here
     w_depth: float = 0.05  # depth in px (offset removed), errors ~20x normals' -> 1/20; tuned here
     w_corr: float = 1.0  # correspondence in [0, 1], same scale as normals; FaceVision-GAN λ1
@@ -156,9 +158,6 @@ def hardest_pixels(err: torch.Tensor, mask: torch.Tensor, fraction: float) -> to
     return ((e >= cut) & inside).to(err.dtype).view_as(err)
 
 
-SHARE_THRESHOLDS_DEG = (20.0, 30.0)  # the issue's < 20 and < 30 deg shares
-
-
 def soft_share_over(err_rad: torch.Tensor, mask: torch.Tensor, softness_deg: float,
                     thresholds_deg: tuple[float, ...] = SHARE_THRESHOLDS_DEG) -> torch.Tensor:
     """Smooth share of the pixels of ``mask`` (B, 1, H, W) whose angular error ``err_rad``
@@ -231,7 +230,7 @@ def generator_terms(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
     if cfg.w_normal_share:
         err = angular if cfg.normal_angle == "rad" else angle_between(n_pred, n_gt)
         terms["normal_share"] = soft_share_over(err, mask, cfg.normal_share_softness_deg,
-                                                tuple(cfg.normal_share_thresholds_deg))
+                                                cfg.normal_share_thresholds_deg)
     return terms
 
 

@@ -236,7 +236,7 @@ def test_soft_share_with_one_threshold_counts_and_pushes_only_past_it():
     assert float(sharp) == pytest.approx(2 / 5, abs=1e-6)  # 31 and 45 deg pass 30; 21 deg no longer counts
     soft_share_over(err, mask, softness_deg=3.0, thresholds_deg=(30.0,)).backward()
     g = err.grad.flatten()
-    # no push at 20 deg any more: 21 deg gets a fifth of 29 deg's, 15 deg a tenth of that
+    # no push at 20 deg any more: 21 deg gets under a fifth of 29 deg's, 15 deg under a fifth of 21 deg's
     assert float(g[2]) > 5 * float(g[1]) and float(g[3]) > 5 * float(g[1]) and float(g[1]) > 5 * float(g[0])
     with pytest.raises(ValueError, match="threshold"):
         soft_share_over(err, mask, softness_deg=3.0, thresholds_deg=())

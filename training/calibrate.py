@@ -31,6 +31,7 @@ import torch
 
 from core.network import FaceNet
 from core.predict import MANIFEST_NAME, MASK_THRESHOLD, InferenceSettings, load_model, run_network
+from training.eval_batches import split_batches
 from training.view_args import add_view_arguments, views_from_args
 
 MASK_PRECISION_TARGET = 0.96  # issue 5, shipped-model target (paper: 0.9372)
@@ -89,8 +90,6 @@ def validation_logits(model: FaceNet, n: int = 200, resolution: int = 128,
     ``settings``: the views to average (:func:`core.predict.run_network`); default mirror only.
     """
     settings = settings or InferenceSettings()
-    from training.evaluate import split_batches
-
     logits, truth = [], []
     for batch in split_batches(None, resolution, n, "val", batch_size):
         with torch.inference_mode():

@@ -69,10 +69,11 @@ from core.predict import (
     prepare_for_inference,
     run_network,
 )
+from training.checkpoints import model_from_checkpoint
 from training.error_map import ErrorMap
+from training.eval_batches import SPLITS, split_batches
 from training.model_losses import neighbour_angle_deg
 from training.normal_error_split import SPLIT_SIGMA_PX, angular_error_deg, error_split
-from training.synth.dataset import stacked_batches
 from training.synth.supersampled import supersampled_normals
 from training.view_args import add_view_arguments, views_from_args
 
@@ -80,7 +81,6 @@ LAMBDAS = (0.0, 0.05, 0.1, 0.2, 0.3)  # the normals paper's λ sweep
 SWAP_LAMBDA = 0.3  # λ of depth_sigma_swapped: the sweep's best for every shipped model so far
 DEPTH_WINDOW_PX = 7.0  # errors within M ± 7 px give σ_M (paper's protocol)
 DEPTH_SIGMAS = 3.0  # variance over errors within M ± 3 σ_M (paper's protocol)
-SPLITS = ("test", "val", "train")
 OCCLUDER_KINDS = {"uncovered": 0, "hair": 1, "glasses": 2, "clothing": 3}  # generator's ``occluder`` map
 # A box around each ear in canonical head coordinates (the ground-truth ``corr``, the mean head's
 # bounding box mapped to [0, 1]; X to the subject's left, Y away from the viewer, Z up): the ears and
@@ -123,39 +123,9 @@ def shade(depth: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def load_for_eval(weights: str | None, checkpoint: str | None) -> FaceNet:
     """Exported weights (hash-checked) or a training checkpoint -> model in eval mode on CPU."""
     if checkpoint:
-        from training.export import model_from_checkpoint
-
         model, _ = model_from_checkpoint(checkpoint)
         return prepare_for_inference(model, "cpu")
     return load_model(weights, device="cpu")
-
-
-def split_batches(dataset: str | None, resolution: int, limit: int | None, split: str = "test",
-                  batch_size: int = 16):
-    """Yield dict batches of (B, C, S, S) tensors of a split (:func:`stacked_batches`).
-
-    ``split="test"``: the fixed 200-image test set (``training.synth.test_set``);
-    ``"val"`` / ``"train"``: the first ``limit`` (default 200) validation or training heads,
-    rendered on the fly (the training heads are the first of the shards ``training.synth.shards``
-    writes, so ``"train"`` against ``"val"`` measures the generalisation gap).
-    ``dataset`` ('module:Class') replaces the synthetic heads for any split.
-    """
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
-    if dataset or split != "test":
-        if dataset:
-            from training.train import load_dataset_class
-
-            cls = load_dataset_class(dataset)
-        else:
-            from training.synth import SynthDataset as cls
-        ds = cls(split=split, resolution=resolution, length=limit or 200, seed=0)
-    else:
-        from training.synth import test_set
-
-        ds = test_set(resolution)
-    n = len(ds) if limit is None else min(limit, len(ds))
-    yield from stacked_batches(ds, n, batch_size)
 
 
 def normal_summary(ang: np.ndarray) -> dict[str, float]:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from core.network import FaceNet, NetConfig
+from core.network import FaceNet
 from core.predict import (
     MANIFEST_NAME,
     MASK_THRESHOLD,
@@ -39,6 +39,7 @@ from core.predict import (
     sha256_file,
 )
 from training import calibrate
+from training.checkpoints import model_from_checkpoint
 from training.train import checkpoint_progress, git_commit
 from training.view_args import add_view_arguments, views_from_args
 
@@ -46,14 +47,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "core" / "weights"
 FP16_MAX_NORMAL_DEG = 0.25  # mean normal change (deg) float16 may cause before we keep float32
 FP16_MAX_MASK_FLIPS = 1e-3  # fraction of mask pixels float16 may flip before we keep float32
-
-
-def model_from_checkpoint(path: str | Path) -> tuple[FaceNet, dict]:
-    """(FaceNet in eval mode, checkpoint dict) from a training checkpoint."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    model = FaceNet(NetConfig.from_dict(ckpt["config"]["net"]))
-    model.load_state_dict(ckpt["model"])
-    return model.eval(), ckpt
 
 
 def tail_average(

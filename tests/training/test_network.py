@@ -423,7 +423,7 @@ def test_the_worst_tenth_share_is_a_tenth_when_even_and_all_when_concentrated():
 
 
 def test_evaluate_on_validation_heads_sees_other_images_than_the_test_split(exported):
-    from training.evaluate import split_batches
+    from training.eval_batches import split_batches
 
     test = next(split_batches(TOY, 32, 3, "test"))["image"]
     val = next(split_batches(TOY, 32, 3, "val"))["image"]

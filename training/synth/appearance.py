@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from training.synth import backgrounds
+from training.synth.mesh_normals import vertex_normals
 from training.synth.raster import depth_buffer
 
 # sRGB skin anchors from very light to very dark (roughly Fitzpatrick I..VI)
@@ -352,8 +353,6 @@ def _hair_curtain(model, verts, to_cam, look: Look, rng, occ: Occluders) -> None
              * smoothstep(bottom - 0.01, bottom + 0.06, v[:, 2])
              * smoothstep(top + 0.005, top - 0.02, v[:, 2]))  # tucked under the cap at the top
     vc = to_cam(v)
-    from training.synth.generator import vertex_normals
-
     occ.add(vc, f, vertex_normals(vc, f), look.hair, 1, st, cover)
 
 
@@ -430,8 +429,6 @@ def _glasses(model, verts, to_cam, rng, occ: Occluders) -> None:
     v = np.concatenate(vs)
     f = np.concatenate(fs)
     vc = to_cam(v)
-    from training.synth.generator import vertex_normals
-
     occ.add(vc, f, vertex_normals(vc, f), colour, 2)
 
 
@@ -461,8 +458,6 @@ def _clothing(verts, model, to_cam, rng, look, occ: Occluders) -> None:
         faces.append(np.stack([j, i + n, j + n], 1))
     f = np.concatenate(faces)
     vc = to_cam(v)
-    from training.synth.generator import vertex_normals
-
     colour = srgb_to_linear(rng.uniform(0.05, 0.9, 3) * rng.uniform(0.3, 1.0))
     occ.add(vc, f, vertex_normals(vc, f), colour, 3)
 

@@ -64,6 +64,7 @@ import numpy as np
 
 from training.synth import appearance
 from training.synth.head_model import HeadModel, HeadParams, get_head_model
+from training.synth.mesh_normals import vertex_normals
 from training.synth.raster import rasterize_layers
 
 SPLITS = {"train": 0, "val": 1, "test": 2}
@@ -134,43 +135,6 @@ def sample_camera(rng: np.random.Generator) -> tuple[Camera, dict]:
     t = np.array([np.tan(off[0]) * d0, np.tan(off[1]) * d0, -d0])
     info = dict(yaw=float(yaw), pitch=float(pitch), roll=float(roll), focal_mm=focal_mm, distance_m=d0)
     return Camera(r, t, d0=d0), info
-
-
-_INCIDENCE: dict = {}
-
-
-def _incidence(faces: np.ndarray, n_vertices: int):
-    """Sparse (V, F) vertex-face incidence, cached for the head's (fixed) topology."""
-    key = (id(faces), faces.shape, n_vertices)
-    m = _INCIDENCE.get(key)
-    if m is None:
-        from scipy.sparse import csr_matrix
-
-        f = len(faces)
-        m = csr_matrix((np.ones(3 * f), (faces.T.ravel(), np.tile(np.arange(f), 3))), shape=(n_vertices, f))
-        if len(_INCIDENCE) > 8:
-            _INCIDENCE.clear()
-        _INCIDENCE[key] = (m, faces)  # keep faces alive so that its id stays unique
-        return m
-    return m[0]
-
-
-def vertex_normals(v: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Area-weighted unit vertex normals, (V, 3) float64."""
-    a = v[faces[:, 0]]
-    e1 = v[faces[:, 1]] - a
-    e2 = v[faces[:, 2]] - a
-    fn = np.empty_like(e1)
-    fn[:, 0] = e1[:, 1] * e2[:, 2] - e1[:, 2] * e2[:, 1]
-    fn[:, 1] = e1[:, 2] * e2[:, 0] - e1[:, 0] * e2[:, 2]
-    fn[:, 2] = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
-    if len(faces) > 1000:
-        n = _incidence(faces, len(v)) @ fn
-    else:
-        n = np.zeros_like(v)
-        for k in range(3):
-            np.add.at(n, faces[:, k], fn)
-    return n / np.maximum(np.sqrt((n * n).sum(1, keepdims=True)), 1e-20)
 
 
 def gradient_magnitude(depth: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -37,7 +37,7 @@ demo: setup
 ## 1. 11 000 steps or 105 min, whichever comes first;
 ## 2. a warm restart from there (lr back to about 5.7e-4) up to 15 000 steps or 145 min of training in all.
 ## The normals' losses weigh each pixel by 1 + 3 min(1, θ / 20°), θ the largest angle between its ground-truth
-## normal and a neighbour's (--loss.normal-detail-weight 3, the tenth round in the README).
+## normal and a neighbour's (--loss.normal-detail-weight 3, the tenth round in docs/training-log.md).
 ## The shipped run: 9704 steps in 105 min, then 13 523 steps at 145 min (bfloat16 autocast), 164 min with the
 ## shards. Add --resume to TRAIN_ARGS to continue an interrupted run (the time spent counts; a part already
 ## over its time takes one step and stops).
@@ -94,7 +94,7 @@ EXPORT_FROM := checkpoints/face_net
 export: setup
 	$(PY) -m training.export --checkpoint $(EXPORT_FROM)/checkpoint.pt $(VIEWS)
 
-## Evaluate the shipped weights on the fixed 200-image synthetic test set (the README's metrics), also
+## Evaluate the shipped weights on the fixed 200-image synthetic test set (docs/model-card.md's metrics), also
 ## against the ground truth averaged over 4 x 4 sub-pixels per pixel (about 20 s more; 8 x 8 gives the same),
 ## with the map of where on the head the errors over 30 deg lie.
 evaluate: setup

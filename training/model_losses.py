@@ -45,16 +45,16 @@ class LossConfig:
     w_normal_angular: float = 1.0  # weight of the angular term, masked; the normals paper's angular criterion
     normal_angle: str = "cos"  # angular term: "cos" = 1 - cos(angle); "rad" = the angle (rad), the metric
     # k: extra weight of the normal terms where the ground truth turns fast (ears, eyelids, lips hold most
-    # errors > 30 deg of the shipped model; ears alone 43 %); 0 = off. Tried here (README), not from a paper
+    # errors > 30 deg of the shipped model; ears alone 43 %); 0 = off. Tried here (docs), not from a paper
     normal_detail_weight: float = 0.0
     # h: extra weight of the normal terms on the share q of each image's masked pixels with the largest
     # current angular error (online hard-example mining, aimed at the < 20 / < 30 deg shares: about 5 / 2 %
-    # of the shipped model's pixels miss them); 0 = off. Tried here (README), not from a paper
+    # of the shipped model's pixels miss them); 0 = off. Tried here (docs), not from a paper
     normal_hard_weight: float = 0.0
     normal_hard_fraction: float = 0.05
     # s: weight of a smooth count of the masked pixels whose angular error passes 20 and 30 deg (the issue's
     # < 20 / < 30 deg shares), so that the push falls on pixels near those thresholds and none on the far
-    # outliers that the L2 and hard-pixel terms pull hardest; 0 = off. Tried here (README), not from a paper
+    # outliers that the L2 and hard-pixel terms pull hardest; 0 = off. Tried here (docs), not from a paper
     w_normal_share: float = 0.0
     normal_share_softness_deg: float = 3.0  # τ: the sigmoid's scale; its slope peaks at 1 / (4 τ) per degree
     # the thresholds t of that count (deg); (30,) pushes on the < 30 deg share alone

@@ -289,7 +289,8 @@ def test_the_large_network_has_sharper_normals_and_reconstructs(sample_photo: Pa
     manifests = {name: json.loads(p.with_name("manifest.json").read_text()) for name, p in MODELS.items()}
     metrics = {name: m["metrics"] for name, m in manifests.items()}
     # what core.models promises: finer relief (4.48 against 4.54 deg) at a mean error within 0.1 deg of
-    # the standard network's (7.75 against 7.68 deg on the test set, README), both within the 8 deg
+    # the standard network's (7.75 against 7.68 deg on the test set, docs/model-card.md), both within the
+    # issue's 8 deg
     fine = {name: m["normal_by_frequency"]["fine_deg"] for name, m in metrics.items()}
     assert fine["large"] < fine["standard"]
     assert metrics["large"]["normal_mean_deg"] <= min(8.0, metrics["standard"]["normal_mean_deg"] + 0.1)

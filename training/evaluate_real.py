@@ -187,7 +187,8 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
     Each summary: ``photos``, ``found``, ``failed`` (found, but the product raised), ``scored``,
     ``wrong_face`` (scored, but the crop is on another face), and
-    ``{"mean", "median"}`` of each score over the scored photos; the flat plane is over the same photos.
+    ``{"mean", "median"}`` of each score over the scored photos; the flat plane is over the same photos,
+    and ``flat_error_all_pct`` over all the photos of the band (found or not: it needs no reconstruction).
     ``"band_mean"`` holds the mean of the three band means of each score (the usual AFLW2000-3D
     overall figure).
     """
@@ -208,6 +209,7 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         for key in keys:
             if any(key in r for r in done):
                 entry[key] = _stats([r.get(key) for r in done])
+        entry["flat_error_all_pct"] = _stats([r["flat_error_all_pct"] for r in recs])
         out[name] = entry
     band_mean: dict[str, float | None] = {}
     for key in keys:
@@ -257,7 +259,11 @@ def evaluate(
     sha = ""
     t0 = time.perf_counter()
     for k, photo in enumerate(photos):
-        rec: dict[str, Any] = {"name": photo.name, "yaw_deg": photo.yaw_deg, "band": photo.band}
+        gt = photo.landmarks
+        rec: dict[str, Any] = {
+            "name": photo.name, "yaw_deg": photo.yaw_deg, "band": photo.band,
+            "flat_error_all_pct": flat_error(gt[scored_landmarks(gt), 2], eye_distance(gt)),
+        }
         t = time.perf_counter()
         result = None
         try:
@@ -297,7 +303,8 @@ def grid_sample(photos: Sequence[LandmarkPhoto], per_band: int = GRID_PER_BAND) 
 def contact_sheet(rows: Sequence[tuple[LandmarkPhoto, Any]], cell: int = GRID_CELL) -> np.ndarray:
     """(rows * cell, 3 * cell, 3) uint8: photo | shaded result from the front | turned by 45 degrees.
 
-    A photo without a reconstruction gets dark red result cells.
+    The photo shows the crop the network saw (green square; orange when it is not on the ground-truth
+    face, :data:`ON_FACE_MARGIN`); a photo without a reconstruction gets dark red result cells.
     """
     import cv2
 
@@ -306,7 +313,16 @@ def contact_sheet(rows: Sequence[tuple[LandmarkPhoto, Any]], cell: int = GRID_CE
 
     lines = []
     for photo, result in rows:
-        cells = [fit_cell(load_photo(photo.image_path), cell)]
+        image = np.ascontiguousarray(load_photo(photo.image_path)[..., :3])
+        if result is not None:
+            (ow, oh), (pw, ph) = result.original_size, result.photo_size
+            side = np.asarray(result.crop).shape[0]
+            corners = result.crop_transform.to_photo(np.array([[0, 0], [side, 0], [side, side], [0, side]]))
+            corners = corners * [ow / pw, oh / ph]  # working px -> original px
+            colour = (255, 160, 0) if not _on_face(result, photo.landmarks[30, :2]) else (0, 255, 0)
+            thick = max(1, round(2 * max(image.shape[:2]) / cell))
+            cv2.polylines(image, [np.rint(corners).astype(np.int32)], True, colour, thick, cv2.LINE_AA)
+        cells = [fit_cell(image, cell)]
         if result is None:
             cells += [np.broadcast_to(np.array([0.35, 0.05, 0.05], np.float32), (cell, cell, 3))] * 2
         else:
@@ -316,6 +332,9 @@ def contact_sheet(rows: Sequence[tuple[LandmarkPhoto, Any]], cell: int = GRID_CE
         line = (np.clip(np.concatenate(cells, axis=1), 0, 1) * 255).astype(np.uint8)
         label = f"{photo.name} yaw {photo.yaw_deg:+.0f}"
         cv2.putText(line, label, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 0), 1, cv2.LINE_AA)
+        if result is None:
+            cv2.putText(line, "no face", (cell + 4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1,
+                        cv2.LINE_AA)
         lines.append(line)
     return np.concatenate(lines, axis=0)
 
@@ -330,7 +349,7 @@ def band_table(bands: dict[str, Any]) -> str:
     """Markdown table of :func:`summarise`'s bands: one row per band and one overall."""
     with_nme = any("nme_pct" in bands[b] for b, _, _ in BANDS) or "nme_pct" in bands["all"]
     head = ["|yaw| band", "faces found", "ours: depth error mean / median %", "flat plane mean / median %",
-            "slope mean / median", "outside mask", "3DDFA_V2 depth %"]
+            "slope mean / median", "outside mask", "flat plane, all photos %", "3DDFA_V2 depth %"]
     if with_nme:
         head += ["NME mean / median %", "landmark depth error mean / median %"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -350,6 +369,7 @@ def band_table(bands: dict[str, Any]) -> str:
             _cell(e.get("flat_error_pct")),
             _cell(e.get("slope"), "{:.2f}"),
             "–" if outside is None else f"{100.0 * outside:.0f} %",
+            _cell(e.get("flat_error_all_pct")),
             "–" if peer is None else f"{peer:.1f}",
         ]
         if with_nme:

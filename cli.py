@@ -201,8 +201,11 @@ def main(argv: Sequence[str], stop: Any = None) -> int:
     from .core.batch import GracefulStop
 
     if stop is None:
-        with GracefulStop() as own:
-            return main(argv, own)
+        try:
+            with GracefulStop() as own:
+                return main(argv, own)
+        except KeyboardInterrupt:  # a second signal just after the batch returned
+            return EXIT_INTERRUPTED
     try:
         return _main(argv, stop)
     except KeyboardInterrupt:  # a second Ctrl+C: the batch already cleaned up and wrote its report

@@ -491,7 +491,9 @@ def run_batch(
                 continue
             # Journal first: a kill during this photo leaves it "running", which tells
             # --resume that files under its output names are this batch's to rebuild.
-            report.record(PhotoEntry(key, "running", None, [str(p) for p in outputs.values()]))
+            earlier = report.entries.get(key)
+            report.record(PhotoEntry(key, "running", None, [str(p) for p in outputs.values()],
+                                     files=dict(earlier.files) if earlier is not None else {}))
             entry = _run_one(photo, outputs, process, flag, report)
             if entry.status == "ok":
                 say(f"{prefix}: ok ({entry.timings.get('total', 0.0):.2f} s)")
@@ -528,17 +530,18 @@ def _ours(previous: BatchReport | None, key: str) -> bool:
     """Whether ``--resume`` may rebuild files under the photo's output names.
 
     Yes when the earlier report says this batch wrote them (``ok``,
-    ``skipped``) or was writing them when it was killed (``running``), or when
-    that report is damaged (the folder holds this batch's outputs but no
-    longer says which). A ``failed``/``cancelled`` photo left no files, so
-    files under its names belong to someone else.
+    ``skipped``) or was writing them when it was killed (``running``), or its
+    entry lists files an earlier run of it wrote (a later failure left them as
+    they were), or when that report is damaged (the folder holds this batch's
+    outputs but no longer says which). Otherwise files under its names belong
+    to someone else (a ``failed`` "already exists" photo, for one).
     """
     if previous is None:
         return False
     if previous.damaged:
         return True
     entry = previous.entries.get(key)
-    return entry is not None and entry.status in ("ok", "skipped", "running")
+    return entry is not None and (entry.status in ("ok", "skipped", "running") or bool(entry.files))
 
 
 def _run_one(
@@ -556,6 +559,8 @@ def _run_one(
     before = {p: _stamp(p) for p in outputs.values()}
     t0 = time.perf_counter()
     key = os.fspath(photo)
+    earlier = report.entries.get(key)
+    kept = _still_there(earlier.files if earlier is not None else {})  # an earlier run's, left as they were
     side_files: list[Path] = []
     _LEDGER.files = side_files
     txn = Transaction()
@@ -567,22 +572,6 @@ def _run_one(
                 raise FaceFromPhotoError(
                     f"The output '{missing[0].name}' was not written; check the export settings."
                 )
-        timings = {str(k): float(v) for k, v in dict(result.get("timings") or {}).items()}
-        timings["total"] = time.perf_counter() - t0
-        entry = PhotoEntry(key, "ok", None, [str(p) for p in outputs.values()], timings,
-                           _opt_int(result.get("vertices")), _opt_int(result.get("faces")))
-        with critical_section():
-            try:
-                done = txn.commit()
-                written = dict.fromkeys([*outputs.values(), *done, *side_files])
-                entry.files = {str(p): file_digest(p) for p in written if p.is_file()}
-            except OSError as e:
-                raise FaceFromPhotoError(
-                    f"The outputs of '{photo.name}' could not be renamed to their final names "
-                    f"({e.strerror or e}); check the output folder and run again."
-                ) from None
-            report.record(entry)
-        return entry
     except BaseException as e:  # noqa: B036 - the partial outputs are removed on any exit
         txn.abort()
         with critical_section():
@@ -599,20 +588,53 @@ def _run_one(
                 except OSError:
                     pass
             if isinstance(e, Cancelled):
-                entry = PhotoEntry(key, "cancelled", str(e))
+                entry = PhotoEntry(key, "cancelled", str(e), files=kept)
             elif isinstance(e, FaceFromPhotoError):
-                entry = PhotoEntry(key, "failed", str(e))
+                entry = PhotoEntry(key, "failed", str(e), files=kept)
             elif isinstance(e, Exception):
                 message = f"Unexpected error ({type(e).__name__}: {e}); please report this bug."
-                entry = PhotoEntry(key, "failed", message)
+                entry = PhotoEntry(key, "failed", message, files=kept)
             else:
-                entry = PhotoEntry(key, "cancelled", "The batch was stopped at once (second Ctrl+C).")
+                entry = PhotoEntry(key, "cancelled", "The batch was stopped at once (second Ctrl+C).",
+                                   files=kept)
             report.record(entry)
         if not isinstance(e, Exception):
             raise
         return entry
     finally:
         _LEDGER.files = None
+
+    timings = {str(k): float(v) for k, v in dict(result.get("timings") or {}).items()}
+    timings["total"] = time.perf_counter() - t0
+    entry = PhotoEntry(key, "ok", None, [str(p) for p in outputs.values()], timings,
+                       _opt_int(result.get("vertices")), _opt_int(result.get("faces")))
+    # Renames and entry together: a second Ctrl+C here waits until both are done.
+    with critical_section():
+        try:
+            done = txn.commit()
+        except OSError as e:
+            done = [p for p in txn.ever_staged if p not in txn.staged]
+            txn.abort()
+            entry = PhotoEntry(key, "failed", (
+                f"The outputs of '{photo.name}' could not be renamed to their final names "
+                f"({e.strerror or e}); check the output folder and run again."
+            ), files=kept)
+        written = dict.fromkeys([*outputs.values(), *done, *side_files]) if entry.status == "ok" else done
+        entry.files = {**entry.files, **{str(p): file_digest(p) for p in written if p.is_file()}}
+        report.record(entry)
+    return entry
+
+
+def _still_there(files: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The recorded files that still exist with their recorded size."""
+    kept = {}
+    for name, digest in files.items():
+        try:
+            if Path(name).stat().st_size == digest.get("bytes"):
+                kept[name] = dict(digest)
+        except (OSError, AttributeError):
+            pass
+    return kept
 
 
 def _stamp(path: Path) -> tuple[int, int, int] | None:

@@ -257,6 +257,24 @@ def test_full_disk_keeps_earlier_outputs_and_says_so(tmp_path: Path) -> None:
     assert after == before  # nothing lost, nothing overwritten, no partial files
 
 
+def test_resume_after_a_full_disk_rebuilds_without_asking_for_overwrite(tmp_path: Path) -> None:
+    """A photo that failed on a full disk keeps its earlier files, and the next --resume may rebuild them."""
+    src, out = _photos(tmp_path), tmp_path / "out"
+    assert _batch(src, out).wait(timeout=120) == EXIT_OK
+    (out / "p2.obj").unlink()  # p2 must be redone
+    proc = _batch(src, out, "resume", f"limit={SIZE // 2}")
+    stdout, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 1, stdout
+    p2 = next(e for e in _report(out)["photos"] if e["photo"].endswith("p2.jpg"))
+    assert p2["status"] == "failed" and p2["error"].startswith("The disk is full")
+    assert list(p2["files"]) == [str(out / "p2.glb")]  # the earlier p2.glb, left as it was
+    proc = _batch(src, out, "resume")  # space again
+    stdout, _ = proc.communicate(timeout=120)
+    assert proc.returncode == EXIT_OK, stdout
+    assert "already exists" not in stdout
+    assert _check_complete(out) == [f"p{k}" for k in range(N_PHOTOS)]
+
+
 def _unshare_tmpfs() -> list[str] | None:
     """A command prefix that runs the rest in a private mount namespace with a 1 MiB tmpfs on $FFP_FULL."""
     unshare = shutil.which("unshare")

@@ -65,7 +65,7 @@ def temp_prefix(stem: str) -> str:
     return f".{stem}.ffp{os.getpid()}-"
 
 
-_TEMP_RE = re.compile(r"^\..*\.ffp(\d+)-.*\.partial(\.[^.]*)?$|^\.ffp-obj-(\d+)-")
+_TEMP_RE = re.compile(r"^\..*\.ffp(\d+)-.*\.partial(\.[^.]*)?$|^\.ffp-obj-(\d+)-", re.DOTALL)
 
 
 def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:

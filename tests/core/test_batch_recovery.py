@@ -458,13 +458,16 @@ def test_an_interrupted_resume_keeps_the_earlier_entries(tmp_path: Path) -> None
 # --------------------------------------------------------------------------- signals at the edges
 
 
-@pytest.mark.parametrize("delay", [0.0, 0.05, 0.2, 0.5])
-def test_sigint_bursts_at_any_moment_end_with_130_and_complete_files(tmp_path: Path, delay: float) -> None:
-    """Ctrl+C pressed 12 times, 30 ms apart, starting at `delay` s after the first output write began."""
+@pytest.mark.parametrize("first, delay", [
+    (".report.", 0.0), (".p0.", 0.0), (".p0.", 0.05), (".p1.", 0.0), (".report.", 0.2), (".report.", 0.5)])
+def test_sigint_bursts_at_any_moment_end_with_130_and_complete_files(
+        tmp_path: Path, first: str, delay: float) -> None:
+    """Ctrl+C 12 times, 30 ms apart, `delay` s after a temporary file starting with `first` appeared."""
     src, out = _photos(tmp_path), tmp_path / "out"
     proc = _batch(src, out, slow=0.5)
     deadline = time.time() + 60
-    while time.time() < deadline and not (out.is_dir() and any(".partial" in n for n in _files(out))):
+    while time.time() < deadline and not (out.is_dir() and any(
+            n.startswith(first) and ".partial" in n for n in _files(out))):
         time.sleep(0.002)
     time.sleep(delay)
     for _ in range(12):

@@ -485,6 +485,23 @@ def test_sigint_bursts_at_any_moment_end_with_130_and_complete_files(
     assert _check_complete(out) == done
 
 
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGTERM], ids=["SIGHUP", "SIGTERM"])
+def test_hangup_stops_like_sigterm_and_resume_finishes(tmp_path: Path, signum: int) -> None:
+    """Closing the terminal (SIGHUP) is a graceful stop, not a kill that leaves temporary files."""
+    src, out = _photos(tmp_path), tmp_path / "out"
+    proc = _batch(src, out, slow=0.3)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (out / "p1.obj").exists():
+        time.sleep(0.005)
+    proc.send_signal(signum)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == EXIT_INTERRUPTED and "Traceback" not in stderr, stdout + stderr
+    done = sorted(Path(e["photo"]).stem for e in _report(out)["photos"] if e["status"] == "ok")
+    assert _check_complete(out) == done and 2 <= len(done) < N_PHOTOS
+    assert _batch(src, out, "resume").wait(timeout=120) == EXIT_OK
+    assert _check_complete(out) == [f"p{k}" for k in range(N_PHOTOS)]
+
+
 def test_a_second_signal_inside_a_write_waits_for_the_write(tmp_path: Path) -> None:
     """The second signal's KeyboardInterrupt comes after the write, never inside it (no cut file)."""
     from core.batch import GracefulStop

@@ -613,20 +613,17 @@ def verify_obj(path: Path, *, vertices: int | None = None, faces: int | None = N
     data = path.read_bytes()
     if not data.endswith(b"\n"):
         raise IncompleteFile("the OBJ ends inside a line")
-    n_v = n_f = max_index = 0
-    for line in data.splitlines():
-        if line.startswith(b"v "):
-            n_v += 1
-        elif line.startswith(b"f "):
-            n_f += 1
-            for corner in line.split()[1:]:
-                max_index = max(max_index, int(corner.split(b"/")[0]))
-    if n_v == 0 or max_index > n_v:
-        raise IncompleteFile(f"{n_v} vertex lines for face indices up to {max_index}")
+    text = b"\n" + data
+    n_v, n_f = text.count(b"\nv "), text.count(b"\nf ")
     if vertices is not None and n_v != vertices:
         raise IncompleteFile(f"{n_v} of {vertices} vertex lines")
     if faces is not None and n_f != faces:
         raise IncompleteFile(f"{n_f} of {faces} face lines")
+    if vertices is None or faces is None:  # no counts to compare: face indices must stay within the vertices
+        corners = b" " + b" ".join(re.findall(rb"\nf ([^\n]*)", text)).replace(b"/", b" /")
+        max_index = max((int(c) for c in re.findall(rb"[ \t](\d+)", corners)), default=0)  # vertex indices
+        if n_v == 0 or n_f == 0 or max_index > n_v:
+            raise IncompleteFile(f"{n_v} vertex lines and {n_f} face lines, indices up to {max_index}")
 
 
 def verify_mtl(path: Path) -> None:

@@ -32,6 +32,7 @@ COMMAND = "face_from_photo"
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 PREVIEW = "preview.png"  # output "format" of the preview: <stem>.preview.png
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 _handle: Any = None
 
@@ -124,7 +125,7 @@ def _evaluated_counts(obj: bpy.types.Object) -> tuple[int, int]:
         evaluated.to_mesh_clear()
 
 
-def reconstruct_command(args: argparse.Namespace) -> int:
+def reconstruct_command(args: argparse.Namespace, stop: Any = None) -> int:
     from . import preferences
     from .blender import job
     from .blender.build import remove_object
@@ -182,7 +183,7 @@ def reconstruct_command(args: argparse.Namespace) -> int:
         photos, args.output, out_formats, process,
         overwrite=args.overwrite, resume=args.resume, report_path=args.report,
         options={**options.to_dict(), "formats": out_formats, "subdivision_levels": choices.subdiv_levels},
-        log=lambda line: print(line, flush=True),
+        log=lambda line: print(line, flush=True), stop=stop,
     )
     summary = report.summary()
     print(f"{summary['ok']} ok, {summary['failed']} failed, {summary['skipped']} skipped"
@@ -190,8 +191,30 @@ def reconstruct_command(args: argparse.Namespace) -> int:
     return report.exit_code()
 
 
-def main(argv: Sequence[str]) -> int:
-    """Entry point of ``blender -c face_from_photo`` and of the bpy-module launcher."""
+def main(argv: Sequence[str], stop: Any = None) -> int:
+    """Entry point of ``blender -c face_from_photo`` and of the bpy-module launcher.
+
+    ``stop`` is a ``core.batch.GracefulStop`` already installed by the caller
+    (the launcher installs one before importing bpy, so a Ctrl+C at any moment
+    counts); without one, one is installed here, before anything else runs.
+    """
+    from .core.batch import GracefulStop
+
+    if stop is None:
+        try:
+            with GracefulStop() as own:
+                return main(argv, own)
+        except KeyboardInterrupt:  # a second signal just after the batch returned
+            return EXIT_INTERRUPTED
+    try:
+        return _main(argv, stop)
+    except KeyboardInterrupt:  # a second Ctrl+C: the batch already cleaned up and wrote its report
+        print("Interrupted; only complete files were kept and report.json says which photos finished.",
+              file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: Sequence[str], stop: Any) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(list(argv))
@@ -199,7 +222,7 @@ def main(argv: Sequence[str]) -> int:
         return int(e.code or 0) if isinstance(e.code, int) else EXIT_USAGE
     try:
         if args.command == "reconstruct":
-            return reconstruct_command(args)
+            return reconstruct_command(args, stop)
     except Exception as e:  # noqa: BLE001 - one sentence, never a traceback
         from .core.errors import FaceFromPhotoError
 

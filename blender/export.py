@@ -1,9 +1,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Write a face object to glb / obj / ply / blend, with its modifiers applied.
 
-Each writer takes the final path and writes it through ``core.batch.atomic_write``
-(temporary file in the same folder, then rename): an interrupted export never
-leaves a file under the final name. glb, obj and ply hold the evaluated mesh
+Each writer takes the final path and writes it through ``core.safe_write``
+(temporary file in the same folder, fsync, a check of the format, then
+rename): an interrupted export never leaves a file under the final name, and
+neither does a full disk, which Blender's OBJ, PLY and .blend writers do not
+report (they return ``{'FINISHED'}`` with the file cut short; the OBJ check
+counts its vertex and face lines against the evaluated mesh). glb, obj and ply hold the evaluated mesh
 (smoothing, subdivision at viewport levels and detail applied); .blend keeps
 the live modifier stack so the artist can still tweak it.
 """
@@ -67,14 +70,15 @@ def _ply(obj: bpy.types.Object, tmp: Path) -> None:
 def _obj(obj: bpy.types.Object, tmp: Path, final: Path) -> None:
     """OBJ + MTL + texture: exported under the final stem in a scratch folder, then moved.
 
-    The .mtl and texture are moved next to the output first (each with an
-    atomic rename, and registered with ``core.batch.add_side_file`` so a batch
-    removes them again when a later output of the same photo fails); the .obj
-    goes to ``tmp`` (renamed to its final name by the caller).
+    The .mtl and texture go next to the output through ``core.batch.atomic_write``
+    (each checked; inside a batch they are renamed together with the photo's
+    other outputs) and are registered with ``core.batch.add_side_file``; the
+    .obj goes to ``tmp`` (checked and renamed to its final name by the caller).
     """
-    from ..core.batch import add_side_file
+    from ..core.batch import add_side_file, atomic_write
+    from ..core.safe_write import verifier_for
 
-    with tempfile.TemporaryDirectory(prefix=".ffp-obj-", dir=final.parent) as scratch:
+    with tempfile.TemporaryDirectory(prefix=f".ffp-obj-{os.getpid()}-", dir=final.parent) as scratch:
         target = Path(scratch) / final.name
         with only_selected(obj):
             bpy.ops.wm.obj_export(
@@ -84,8 +88,9 @@ def _obj(obj: bpy.types.Object, tmp: Path, final: Path) -> None:
             )
         for side in sorted(Path(scratch).iterdir()):
             if side != target:
-                add_side_file(final.parent / side.name)
-                os.replace(side, final.parent / side.name)
+                atomic_write(final.parent / side.name, lambda t, side=side: os.replace(side, t),
+                             verify=verifier_for(side))
+                add_side_file(final.parent / side.name)  # only once written: a failed write keeps the old one
         shutil.move(str(target), str(tmp))
 
 
@@ -115,10 +120,31 @@ def writer(fmt: str, obj: bpy.types.Object, final: Path) -> Callable[[Path], Non
     raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
+def mesh_counts(obj: bpy.types.Object) -> tuple[int, int]:
+    """(vertices, triangles) of the evaluated mesh: what glb/obj/ply exports hold."""
+    evaluated = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
+    mesh = evaluated.to_mesh()
+    try:
+        mesh.calc_loop_triangles()
+        return len(mesh.vertices), len(mesh.loop_triangles)
+    finally:
+        evaluated.to_mesh_clear()
+
+
+def verifier(fmt: str, obj: bpy.types.Object) -> Callable[[Path], None]:
+    """The check ``core.safe_write`` runs on the written file before renaming it."""
+    from ..core import safe_write
+
+    if fmt == "obj":
+        vertices, faces = mesh_counts(obj)
+        return lambda path: safe_write.verify_obj(path, vertices=vertices, faces=faces)
+    return safe_write.verifier_for(f"x.{fmt}")
+
+
 def export(obj: bpy.types.Object, path: str | os.PathLike[str], fmt: str | None = None) -> Path:
-    """Write ``obj`` to ``path`` atomically; the format defaults to the file extension."""
+    """Write ``obj`` to ``path``, checked before the rename; the format defaults to the extension."""
     from ..core.batch import atomic_write
 
     final = Path(path)
     fmt = (fmt or final.suffix.lstrip(".")).lower()
-    return atomic_write(final, writer(fmt, obj, final))
+    return atomic_write(final, writer(fmt, obj, final), verify=verifier(fmt, obj))

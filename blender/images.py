@@ -7,12 +7,13 @@ the bottom-left corner, so every map is flipped vertically on the way in.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, cast
 
 import bpy
 import numpy as np
+
+from ..core.safe_write import outside_transaction, write_verified
 
 
 def _rgba(pixels: np.ndarray) -> np.ndarray:
@@ -81,10 +82,14 @@ def store(img: bpy.types.Image, *, pack: bool, folder: Path | None) -> None:
     ext = ".exr" if is_float else ".png"
     path = folder / f"{bpy.path.clean_name(img.name)}{ext}"
     img.file_format = 'OPEN_EXR' if is_float else 'PNG'
-    tmp = path.with_name(path.stem + ".tmp" + ext)
-    img.filepath_raw = str(tmp)
-    img.save()
-    os.replace(tmp, path)
+
+
+    def write(tmp: Path) -> None:
+        img.filepath_raw = str(tmp)
+        img.save()
+
+    with outside_transaction():  # the artist's image folder is not part of a batch photo
+        write_verified(path, write)  # checked (PNG CRCs / EXR header), then renamed
     img.filepath_raw = str(path)
     img.source = 'FILE'
     img.reload()

@@ -140,6 +140,7 @@ def preview_array(obj: bpy.types.Object, reco: Any) -> np.ndarray:
 def write_preview(obj: bpy.types.Object, reco: Any, path: str | os.PathLike[str]) -> Path:
     """Render the preview and write it as an 8-bit PNG, atomically."""
     from ..core.batch import atomic_write
+    from ..core.safe_write import verify_png
 
     panel = preview_array(obj, reco)  # (TILE, 4 TILE, 3), row 0 at the top
     h, w = panel.shape[:2]
@@ -155,6 +156,6 @@ def write_preview(obj: bpy.types.Object, reco: Any, path: str | os.PathLike[str]
             img.file_format = 'PNG'
             img.save()
 
-        return atomic_write(path, write)
+        return atomic_write(path, write, verify=verify_png)
     finally:
         bpy.data.images.remove(img)

@@ -31,8 +31,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import stat
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -41,6 +39,19 @@ from pathlib import Path
 from typing import Any
 
 from .errors import FaceFromPhotoError
+from .safe_write import (
+    Transaction,
+    Verifier,
+    critical_section,
+    defer_interrupt,
+    file_digest,
+    in_critical_section,
+    outside_transaction,
+    remove_stale_temporaries,
+    verifier_for,
+    write_bytes_verified,
+    write_verified,
+)
 
 REPORT_VERSION = 1
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
@@ -50,9 +61,18 @@ EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 
 
 def atomic_write(
-    path: str | os.PathLike[str], writer: Callable[[Path], Any], *, durable: bool = True
+    path: str | os.PathLike[str],
+    writer: Callable[[Path], Any],
+    *,
+    durable: bool = True,
+    verify: Verifier | None = None,
 ) -> Path:
     """Write a file so that ``path`` is either absent/unchanged or complete.
+
+    :func:`core.safe_write.write_verified` with, by default, no format check
+    (only that the writer made a file); the Blender writers pass the check of
+    their format. Inside a batch photo the file is staged and renamed with the
+    photo's other outputs once all of them are written.
 
     Parameters
     ----------
@@ -63,6 +83,8 @@ def atomic_write(
         folder, same extension, so exporters that look at the extension work).
     durable : bool
         fsync the file and its folder so the result survives a power cut.
+    verify : callable(Path) or None
+        Raises ``core.safe_write.IncompleteFile`` for a file that is not whole.
 
     Returns
     -------
@@ -72,62 +94,15 @@ def atomic_write(
     Raises
     ------
     FaceFromPhotoError
-        If the folder is missing or not writable, or the writer produced no file.
-        Exceptions raised by ``writer`` propagate; the temporary file is removed.
+        If the folder is missing or not writable, the writer produced no file,
+        or the disk is full. Other exceptions raised by ``writer`` propagate;
+        the temporary file is removed.
     """
-    path = Path(path)
-    folder = path.parent
-    if not folder.is_dir():
-        raise FaceFromPhotoError(
-            f"The output folder '{folder}' does not exist; create it or choose another one."
-        )
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=folder)
-    except OSError as e:
-        raise FaceFromPhotoError(
-            f"Cannot write into the output folder '{folder}' ({e.strerror or e}); choose a writable folder."
-        ) from None
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        writer(tmp)
-        if not tmp.is_file():
-            raise FaceFromPhotoError(f"Writing '{path.name}' produced no file; check the output settings.")
-        # mkstemp makes the file private (0600); give it the mode a plain open() would
-        # (0666 minus the umask), or keep the mode of the file it replaces.
-        try:
-            mode = stat.S_IMODE(path.stat().st_mode)
-        except OSError:
-            mode = 0o666 & ~_umask()
-        os.chmod(tmp, mode)
-        if durable:
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-        if durable and hasattr(os, "O_DIRECTORY"):
-            dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return write_verified(path, writer, verify or _any_file, durable=durable)
 
 
-def _umask() -> int:
-    """The process umask, read without changing it where the system allows."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)  # no way to read it without setting it
-    os.umask(mask)
-    return mask
+def _any_file(path: Path) -> None:
+    """No format check: the writer made a file (checked by ``write_verified`` itself)."""
 
 
 # --------------------------------------------------------------------------- side files
@@ -148,9 +123,13 @@ def add_side_file(path: str | os.PathLike[str]) -> None:
 
 
 def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
-    """Write ``obj`` as indented UTF-8 JSON with :func:`atomic_write`."""
+    """Write ``obj`` as indented UTF-8 JSON, read back and compared before the rename.
+
+    The report is never part of a photo's transaction: it is renamed at once.
+    """
     text = json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
-    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    with outside_transaction():
+        return write_bytes_verified(path, text.encode("utf-8"))
 
 
 # --------------------------------------------------------------------------- output names
@@ -203,7 +182,9 @@ class PhotoEntry:
         Input path as given.
     status : str
         ``"ok"``, ``"failed"``, ``"skipped"`` (resume: already complete) or
-        ``"cancelled"`` (interrupted while it ran; nothing written).
+        ``"cancelled"`` (interrupted while it ran; nothing written) or
+        ``"running"`` (written before the photo starts: an entry still
+        ``"running"`` in a report means the process was killed during it).
     error : str or None
         The sentence shown to the user when the photo failed.
     outputs : list of str
@@ -212,6 +193,10 @@ class PhotoEntry:
         Seconds per stage (from the callback) plus ``"total"``.
     vertices, faces : int or None
         Mesh size of the result.
+    files : dict of str to dict
+        Every file the photo left (outputs and side files such as an OBJ's
+        .mtl and texture): ``{path: {"bytes": n, "sha256": hex}}``; resume
+        trusts a photo only when all of them are still exactly these.
     """
 
     photo: str
@@ -221,6 +206,7 @@ class PhotoEntry:
     timings: dict[str, float] = field(default_factory=dict)
     vertices: int | None = None
     faces: int | None = None
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class BatchReport:
@@ -239,21 +225,43 @@ class BatchReport:
         self.options = dict(options or {})
         self.started = _now()
         self.interrupted = False
+        self.damaged = False  # set by load() for a report file that could not be read
         self.entries: dict[str, PhotoEntry] = {}
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> BatchReport:
-        """Read an earlier report; a missing or unreadable one gives an empty report."""
+        """Read an earlier report; a missing or unreadable one gives an empty report.
+
+        :attr:`damaged` is set when the file exists but cannot be read as a
+        report (cut, edited, not JSON); entries that do not parse are dropped.
+        """
         report = cls(path)
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-            for item in data.get("photos", []):
-                entry = PhotoEntry(**{k: item.get(k) for k in PhotoEntry.__dataclass_fields__ if k in item})
-                report.entries[entry.photo] = entry
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return report
+        except (OSError, ValueError):
+            report.damaged = True
+            return report
+        try:
+            data = json.loads(text)
             report.options = dict(data.get("options") or {})
-            report.started = data.get("started", report.started)
-        except (OSError, ValueError, TypeError, AttributeError):
-            pass
+            report.started = str(data.get("started", report.started))
+            items = list(data.get("photos", []))
+        except (ValueError, TypeError, AttributeError):
+            report.damaged = True
+            return report
+        for item in items:
+            try:
+                entry = PhotoEntry(**{k: item.get(k) for k in PhotoEntry.__dataclass_fields__ if k in item})
+                entry.files = {str(k): dict(v) for k, v in dict(entry.files or {}).items()}
+                entry.outputs = [str(o) for o in entry.outputs or []]
+                if not isinstance(entry.photo, str) or not isinstance(entry.status, str):
+                    raise TypeError
+            except (TypeError, ValueError, AttributeError):
+                report.damaged = True
+                continue
+            report.entries[entry.photo] = entry
         return report
 
     def record(self, entry: PhotoEntry) -> None:
@@ -264,19 +272,36 @@ class BatchReport:
 
     def summary(self) -> dict[str, int]:
         """Count of photos per status."""
-        counts = {"ok": 0, "failed": 0, "skipped": 0, "cancelled": 0}
+        counts = {"ok": 0, "failed": 0, "skipped": 0, "cancelled": 0}  # + "running" after a kill
         for e in self.entries.values():
             counts[e.status] = counts.get(e.status, 0) + 1
         return counts
 
     def is_complete(self, photo: str | os.PathLike[str], outputs: Iterable[str | os.PathLike[str]]) -> bool:
-        """True when the photo's entry is ``ok``/``skipped`` and every output exists."""
+        """True when the photo's entry is ``ok``/``skipped`` and all its files are whole.
+
+        Whole: every output exists, and every file the entry lists has the
+        recorded size and SHA-256 (entries of reports written before the
+        digests were recorded: each output passes the check of its format).
+        """
         entry = self.entries.get(os.fspath(photo))
-        return (
-            entry is not None
-            and entry.status in ("ok", "skipped")
-            and all(Path(o).is_file() for o in outputs)
-        )
+        if entry is None or entry.status not in ("ok", "skipped"):
+            return False
+        outputs = [Path(o) for o in outputs]
+        if not all(o.is_file() for o in outputs):
+            return False
+        try:
+            if entry.files:
+                listed = {Path(p) for p in entry.files}
+                return all(o in listed for o in outputs) and all(
+                    file_digest(p) == {"bytes": d.get("bytes"), "sha256": d.get("sha256")}
+                    for p, d in entry.files.items()
+                )
+            for o in outputs:
+                verifier_for(o)(o)
+        except (OSError, ValueError):
+            return False
+        return True
 
     def exit_code(self) -> int:
         """130 when interrupted, 1 when any photo failed, else 0."""
@@ -309,21 +334,25 @@ def _now() -> str:
 
 
 class GracefulStop:
-    """Context manager turning SIGINT/SIGTERM into a stop request.
+    """Context manager turning SIGINT/SIGTERM/SIGHUP into a stop request.
 
     The first signal sets :attr:`requested` (and :attr:`signal_number`); a
-    second one raises ``KeyboardInterrupt`` at once. Handlers are installed
-    only in the main thread (elsewhere the object is a plain flag) and the
-    previous handlers are restored on exit. :meth:`is_set` is a ready-made
-    ``should_stop`` callback for :func:`core.pipeline.reconstruct`.
+    second one raises ``KeyboardInterrupt`` at once - or, inside a
+    ``core.safe_write.critical_section`` (a file being written and verified,
+    a photo's outputs being renamed with its report entry), as soon as that
+    section ends; later signals are ignored while the batch cleans up.
+    Handlers are installed only in the main thread (elsewhere the object is a
+    plain flag) and the previous handlers are restored on exit. :meth:`is_set`
+    is a ready-made ``should_stop`` callback for :func:`core.pipeline.reconstruct`.
     """
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
 
     def __init__(self) -> None:
         self._event = threading.Event()
         self.signal_number: int | None = None
         self._previous: dict[int, Any] = {}
+        self._hard = False
 
     @property
     def requested(self) -> bool:
@@ -341,9 +370,16 @@ class GracefulStop:
         self._event.set()
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self._event.is_set():
-            raise KeyboardInterrupt
-        self.request(signum)
+        if not self._event.is_set():
+            self.request(signum)
+            return
+        if self._hard:
+            return  # already stopping at once; let the clean-up finish
+        self._hard = True
+        if in_critical_section():
+            defer_interrupt()
+            return
+        raise KeyboardInterrupt
 
     def __enter__(self) -> GracefulStop:
         if threading.current_thread() is threading.main_thread():
@@ -417,12 +453,15 @@ def run_batch(
             f"Cannot create the output folder '{out_dir}' ({e.strerror or e}); choose a writable folder."
         ) from None
     report_path = Path(report_path) if report_path is not None else out_dir / "report.json"
-    previous = BatchReport.load(report_path) if resume else None
+    say = log or (lambda line: None)
+    for folder in dict.fromkeys((out_dir, report_path.parent)):
+        remove_stale_temporaries(folder)  # left by a killed run
+    previous = _previous_report(report_path, say) if resume else None
     report = BatchReport(report_path, options)
     if previous is not None:
         report.started = previous.started
+        report.entries = dict(previous.entries)  # kept until redone, so an interrupted resume loses nothing
     plan = output_names(photos, out_dir, formats)
-    say = log or (lambda line: None)
 
     own_stop = stop is None
     flag = stop or GracefulStop()
@@ -438,12 +477,11 @@ def run_batch(
             if previous is not None and previous.is_complete(key, outputs.values()):
                 old = previous.entries[key]
                 report.record(PhotoEntry(key, "skipped", None, [str(p) for p in outputs.values()],
-                                         old.timings, old.vertices, old.faces))
+                                         old.timings, old.vertices, old.faces, old.files))
                 say(f"{prefix}: skipped (already done)")
                 continue
             existing = [p for p in outputs.values() if p.exists()]
-            known = previous is not None and key in previous.entries
-            if existing and not overwrite and not known:
+            if existing and not overwrite and not _ours(previous, key):
                 entry = PhotoEntry(key, "failed", (
                     f"'{existing[0]}' already exists; pass --overwrite to replace it "
                     "or --resume to skip finished photos."
@@ -451,8 +489,12 @@ def run_batch(
                 report.record(entry)
                 say(f"{prefix}: failed: {entry.error}")
                 continue
-            entry = _run_one(photo, outputs, process, flag)
-            report.record(entry)
+            # Journal first: a kill during this photo leaves it "running", which tells
+            # --resume that files under its output names are this batch's to rebuild.
+            earlier = report.entries.get(key)
+            report.record(PhotoEntry(key, "running", None, [str(p) for p in outputs.values()],
+                                     files=dict(earlier.files) if earlier is not None else {}))
+            entry = _run_one(photo, outputs, process, flag, report)
             if entry.status == "ok":
                 say(f"{prefix}: ok ({entry.timings.get('total', 0.0):.2f} s)")
             else:
@@ -460,8 +502,9 @@ def run_batch(
         report.interrupted = flag.requested
         report.write()
     except KeyboardInterrupt:
-        report.interrupted = True
-        report.write()
+        with critical_section():
+            report.interrupted = True
+            report.write()
         raise
     finally:
         if own_stop:
@@ -469,50 +512,138 @@ def run_batch(
     return report
 
 
-def _run_one(photo: Path, outputs: dict[str, Path], process: ProcessFn, stop: GracefulStop) -> PhotoEntry:
-    """Run the callback for one photo; on failure remove the outputs it created."""
+def _previous_report(path: Path, say: Callable[[str], None]) -> BatchReport:
+    """The earlier report for ``--resume``; a damaged one is kept beside it as ``<name>.damaged``."""
+    previous = BatchReport.load(path)
+    if previous.damaged:
+        aside = path.with_name(path.name + ".damaged")
+        try:
+            os.replace(path, aside)
+            where = f"kept as '{aside.name}'"
+        except OSError:
+            where = "left as it was"
+        say(f"The earlier report '{path}' is damaged ({where}); photos it listed are rebuilt.")
+    return previous
+
+
+def _ours(previous: BatchReport | None, key: str) -> bool:
+    """Whether ``--resume`` may rebuild files under the photo's output names.
+
+    Yes when the earlier report says this batch wrote them (``ok``,
+    ``skipped``) or was writing them when it was killed (``running``), or its
+    entry lists files an earlier run of it wrote (a later failure left them as
+    they were), or when that report is damaged (the folder holds this batch's
+    outputs but no longer says which). Otherwise files under its names belong
+    to someone else (a ``failed`` "already exists" photo, for one).
+    """
+    if previous is None:
+        return False
+    if previous.damaged:
+        return True
+    entry = previous.entries.get(key)
+    return entry is not None and (entry.status in ("ok", "skipped", "running") or bool(entry.files))
+
+
+def _run_one(
+    photo: Path, outputs: dict[str, Path], process: ProcessFn, stop: GracefulStop, report: BatchReport
+) -> PhotoEntry:
+    """Run the callback for one photo, then rename its outputs together and record its entry.
+
+    The callback's writes are staged in a :class:`~core.safe_write.Transaction`;
+    only when every output is written and verified are they renamed, in one
+    critical section with the report entry. On failure nothing under an output
+    name changes (files written around the transaction are removed).
+    """
     from .pipeline import Cancelled
 
-    before = {p: (p.stat().st_mtime_ns if p.exists() else None) for p in outputs.values()}
+    before = {p: _stamp(p) for p in outputs.values()}
     t0 = time.perf_counter()
     key = os.fspath(photo)
+    earlier = report.entries.get(key)
+    kept = _still_there(earlier.files if earlier is not None else {})  # an earlier run's, left as they were
     side_files: list[Path] = []
     _LEDGER.files = side_files
+    txn = Transaction()
     try:
-        result = dict(process(photo, outputs, stop.is_set) or {})
-        missing = [p for p in outputs.values() if not p.is_file()]
-        if missing:
-            raise FaceFromPhotoError(
-                f"The output '{missing[0].name}' was not written; check the export settings."
-            )
+        with txn.active():
+            result = dict(process(photo, outputs, stop.is_set) or {})
+            missing = [p for p in outputs.values() if p not in txn.staged and _stamp(p) in (None, before[p])]
+            if missing:
+                raise FaceFromPhotoError(
+                    f"The output '{missing[0].name}' was not written; check the export settings."
+                )
     except BaseException as e:  # noqa: B036 - the partial outputs are removed on any exit
-        for p, stamp in before.items():
-            try:
-                if p.exists() and (stamp is None or p.stat().st_mtime_ns != stamp):
-                    p.unlink()
-            except OSError:
-                pass
-        for p in side_files:
-            try:
-                p.unlink(missing_ok=True)
-            except OSError:
-                pass
-        if isinstance(e, Cancelled):
-            return PhotoEntry(key, "cancelled", str(e))
-        if isinstance(e, FaceFromPhotoError):
-            return PhotoEntry(key, "failed", str(e))
-        if isinstance(e, Exception):
-            message = f"Unexpected error ({type(e).__name__}: {e}); please report this bug."
-            return PhotoEntry(key, "failed", message)
-        raise
+        txn.abort()
+        with critical_section():
+            for p, stamp in before.items():
+                try:
+                    if p not in txn.ever_staged and _stamp(p) not in (None, stamp):
+                        p.unlink()  # written around the transaction
+                except OSError:
+                    pass
+            for p in side_files:
+                try:
+                    if p not in txn.ever_staged:
+                        p.unlink(missing_ok=True)
+                except OSError:
+                    pass
+            if isinstance(e, Cancelled):
+                entry = PhotoEntry(key, "cancelled", str(e), files=kept)
+            elif isinstance(e, FaceFromPhotoError):
+                entry = PhotoEntry(key, "failed", str(e), files=kept)
+            elif isinstance(e, Exception):
+                message = f"Unexpected error ({type(e).__name__}: {e}); please report this bug."
+                entry = PhotoEntry(key, "failed", message, files=kept)
+            else:
+                entry = PhotoEntry(key, "cancelled", "The batch was stopped at once (second Ctrl+C).",
+                                   files=kept)
+            report.record(entry)
+        if not isinstance(e, Exception):
+            raise
+        return entry
     finally:
         _LEDGER.files = None
+
     timings = {str(k): float(v) for k, v in dict(result.get("timings") or {}).items()}
     timings["total"] = time.perf_counter() - t0
-    return PhotoEntry(
-        key, "ok", None, [str(p) for p in outputs.values()], timings,
-        _opt_int(result.get("vertices")), _opt_int(result.get("faces")),
-    )
+    entry = PhotoEntry(key, "ok", None, [str(p) for p in outputs.values()], timings,
+                       _opt_int(result.get("vertices")), _opt_int(result.get("faces")))
+    # Renames and entry together: a second Ctrl+C here waits until both are done.
+    with critical_section():
+        try:
+            done = txn.commit()
+        except OSError as e:
+            done = [p for p in txn.ever_staged if p not in txn.staged]
+            txn.abort()
+            entry = PhotoEntry(key, "failed", (
+                f"The outputs of '{photo.name}' could not be renamed to their final names "
+                f"({e.strerror or e}); check the output folder and run again."
+            ), files=kept)
+        written = dict.fromkeys([*outputs.values(), *done, *side_files]) if entry.status == "ok" else done
+        entry.files = {**entry.files, **{str(p): file_digest(p) for p in written if p.is_file()}}
+        report.record(entry)
+    return entry
+
+
+def _still_there(files: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The recorded files that still exist with their recorded size."""
+    kept = {}
+    for name, digest in files.items():
+        try:
+            if Path(name).stat().st_size == digest.get("bytes"):
+                kept[name] = dict(digest)
+        except (OSError, AttributeError):
+            pass
+    return kept
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """(inode, size, mtime) of a file, None when it does not exist: tells whether it was replaced."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _opt_int(value: Any) -> int | None:

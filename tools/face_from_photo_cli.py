@@ -21,11 +21,21 @@ installs the extension's bundled wheels on the first run (slow once).
 
 from __future__ import annotations
 
-import importlib
-import os
-import sys
-import tempfile
-from pathlib import Path
+import signal
+
+# A Ctrl+C (or SIGTERM/SIGHUP) before the batch installs its own handler - while
+# bpy imports, which swallows a KeyboardInterrupt, or the extension is enabled -
+# is recorded here and handed to the batch, so it is never lost.
+_EARLY: list[int] = []
+_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+for _sig in _SIGNALS:
+    signal.signal(_sig, lambda signum, frame: _EARLY.append(signum))
+
+import importlib  # noqa: E402 - after the handlers, on purpose
+import os  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EXTENSION_ID = "face_from_photo"
@@ -70,13 +80,29 @@ def main(argv: list[str]) -> int:
             print(f"Could not enable the extension ({module}).", file=sys.stderr)
             return 1
         ext = importlib.import_module(module)
-        code = int(ext.cli.main(argv))
+        batch = importlib.import_module(module + ".core.batch")
+        with batch.GracefulStop() as stop:  # takes over from the early handlers
+            if _EARLY:
+                stop.request(_EARLY[0])
+            code = int(ext.cli.main(argv, stop))
         sys.stdout.flush()
     return code
 
 
+def _run(argv: list[str]) -> int:
+    """``main`` with exit 130 and one line, never a traceback, for a Ctrl+C at any moment."""
+    try:
+        code = main(argv)
+    except KeyboardInterrupt:
+        code = 130
+    if code == 130:
+        for sig in _SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)  # the process is ending; no tracebacks from here on
+    return code
+
+
 if __name__ == "__main__":
-    code = main(sys.argv[1:])
+    code = _run(sys.argv[1:])
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)  # skip bpy's slow, occasionally noisy interpreter teardown

@@ -19,21 +19,30 @@ Parts of the square outside the photo are filled by replicating the border
 gives a full crop.
 
 Framing (docs/conventions.md): the network sees the whole head, the crop side
-about 1.3 x the head's extent. From a detector box the crop is
-``side = CROP_SCALE * box.side`` centred ``CROP_SHIFT_Y * box.side`` below the
-box centre (negative: above). Calibration, two measurements:
+about 1.3 x the head's extent, centred on the head. Training (training/synth)
+frames each head by the bounding square of its projected skull; a photo has
+only the detector's five landmarks (eyes, nose tip, mouth corners), so
+:func:`crop_box_from_face` predicts that square from them in the face's own
+frame (eyes-to-mouth axis and its perpendicular)::
 
-- examples/astronaut.png, by eye: the Haar ``frontalface_alt2`` box (99 px,
-  brows to lower lip) is 0.65 of the head's height crown-to-chin *with hair*
-  (153 px) and its centre lies 0.23 box sides below that head's centre, so
-  1.3 x 153 / 99 = 2.0; the skull alone (what training frames) is smaller.
-- synthetic renders (training/synth, val split, 96 heads at 256 px, each
-  framed at 1.3 x head extent with +-15 % jitter): the detector found a
-  frontal face in 11; crop side / box side had median 1.6 (std 0.23) and the
-  crop centre lay 0.11 box sides above the box centre.
+    e, m   = eye midpoint, mouth-corner midpoint        L = |m - e|  (px)
+    o      = (e + m) / 2                                 u_y = (m - e) / L,  u_x = u_y turned -90 deg
+    nose   = ((n - o) . u_x, (n - o) . u_y) / L          (a turned head moves the nose off o)
+    centre = o + L * (A1 * nose_x * u_x + (B0 + B1 * nose_y) * u_y)
+    side   = K * sqrt(L * b)                             b = the detector box's side (px)
 
-CROP_SCALE = 1.8 and CROP_SHIFT_Y = -0.15 sit between the two; recalibrate
-when the network's accuracy can be measured against the framing.
+A head turned to one side has its centre behind the face, away from where the
+nose points (A1 < 0); ``nose_x`` is clipped to +-NOSE_X_MAX, the range it was
+fitted on. The constants were fitted by least squares on 185 synthetic val heads
+(training/synth, 256 px, |yaw| up to 63 deg, the training crop known without
+its jitter) that YuNet found: the predicted centre is off by 3.0 % (x) and
+4.1 % (y) of the crop side (rms), the side by 9.0 % (rms of its log); the
+box alone (``side = 1.70 b``) is off by 8.0 % and 4.5 % for the centre and
+8.5 % for the side. Training jitters the crop by +-8 % (centre) and +-15 %
+(side), so both errors lie inside what the network has seen. Without landmarks (a
+:class:`~core.face_detect.FaceBox` built by hand) the box alone gives
+``side = BOX_CROP_SCALE * b`` centred ``BOX_SHIFT_Y * b`` below the box centre.
+The crop square stays upright: roll is not corrected.
 """
 
 from __future__ import annotations
@@ -43,8 +52,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CROP_SCALE = 1.8  # square crop side / detector box side
-CROP_SHIFT_Y = -0.15  # crop centre minus box centre, in box sides along rows (negative = up)
+from .face_detect import FaceBox
+
+# Landmark framing (see the module notes); offsets in units of the eye-to-mouth distance L.
+A1 = -2.75  # crop centre along u_x per unit of the nose's sideways offset nose_x
+B0, B1 = -0.319, -2.62  # crop centre along u_y (towards the mouth): offset, and per unit of nose_y
+K = 2.86  # crop side / sqrt(L * detector box side)
+NOSE_X_MAX = 0.5  # |nose_x| beyond this is clipped (the synthetic heads reach 0.48)
+BOX_CROP_SCALE = 1.70  # square crop side / detector box side, for a box without landmarks
+BOX_SHIFT_Y = -0.11  # crop centre minus box centre, in box sides along rows (negative = up)
 
 
 @dataclass(frozen=True)
@@ -109,10 +125,38 @@ class CropTransform:
         return CropTransform(self.x0, self.y0, self.side / size, size, self.photo_size)
 
 
-def crop_box_from_face(center_xy: tuple[float, float], box_side: float) -> tuple[tuple[float, float], float]:
-    """Crop square (centre, side) in photo px for a detector box of side ``box_side`` px."""
-    cx, cy = center_xy
-    return (cx, cy + CROP_SHIFT_Y * box_side), CROP_SCALE * box_side
+def crop_box_from_face(face: FaceBox) -> tuple[tuple[float, float], float]:
+    """The training framing's crop square for a detected face.
+
+    Parameters
+    ----------
+    face : core.face_detect.FaceBox
+        Detected face in photo px; its ``landmarks5`` (5, 2) when present, else its box.
+
+    Returns
+    -------
+    center : (float, float)
+        Crop centre ``(x, y)`` in photo px.
+    side : float
+        Crop side in photo px (about 1.3 x the head's extent).
+    """
+    marks = face.landmarks5
+    if marks is None:
+        cx, cy = face.center
+        return (cx, cy + BOX_SHIFT_Y * face.side), BOX_CROP_SCALE * face.side
+    marks = np.asarray(marks, dtype=np.float64)
+    e = (marks[0] + marks[1]) / 2.0
+    m = (marks[3] + marks[4]) / 2.0
+    o = (e + m) / 2.0
+    length = float(np.hypot(*(m - e)))
+    if not length > 0.0:  # degenerate landmarks: fall back to the box
+        return crop_box_from_face(FaceBox(face.x, face.y, face.w, face.h, face.kind, face.score))
+    u_y = (m - e) / length
+    u_x = np.array([u_y[1], -u_y[0]])
+    nose_x = float(np.clip((marks[2] - o) @ u_x / length, -NOSE_X_MAX, NOSE_X_MAX))
+    nose_y = float((marks[2] - o) @ u_y) / length
+    centre = o + length * (A1 * nose_x * u_x + (B0 + B1 * nose_y) * u_y)
+    return (float(centre[0]), float(centre[1])), K * math.sqrt(length * face.side)
 
 
 def crop_square(

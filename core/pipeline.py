@@ -6,7 +6,7 @@ Stages, in order, each timed and reported through ``progress(fraction, message)`
 :class:`Cancelled`::
 
     load       photo file or array -> upright RGB (core.image_io)
-    detect     face box (core.face_detect), or the caller's crop box
+    detect     face box and five landmarks (core.face_detect), or the caller's crop box
     crop       square head crop at the network resolution S, and the same
                square again at up to TEXTURE_MAX_SIDE px for texture and detail
     predict    maps N, W, mask, depth, C (core.predict; model cached per weights+device)
@@ -236,7 +236,8 @@ class Reconstruction:
     crop_transform, texture_transform : core.crop.CropTransform
         Crop px -> working-photo px.
     face : core.face_detect.FaceBox or None
-        The detected face in working-photo px; None when a crop box was given.
+        The detected face (box, score, ``landmarks5``) in working-photo px; None when a crop box
+        was given.
     photo_size : tuple[int, int]
         ``(width, height)`` of the working photo, px.
     original_size : tuple[int, int]
@@ -427,7 +428,7 @@ def _head_square(loaded: Any, options: ReconstructOptions) -> tuple[tuple[float,
             )
         return (x + bw / 2.0, y + bh / 2.0), side, None
     face = select_face(image, options.face_index)
-    center, side = crop_box_from_face(face.center, face.side)
+    center, side = crop_box_from_face(face)
     return center, side, face
 
 

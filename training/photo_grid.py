@@ -27,7 +27,7 @@ def photo_row(path: str | Path, model, resolution: int = 128, lam: float = 0.1) 
     """(S, 5 S, 3) float row in [0, 1]: crop | normals | tanh(W) | mask | shaded integrated depth."""
     image = load_photo(path)
     face = select_face(image)
-    center, side = crop_box_from_face(face.center, face.side)
+    center, side = crop_box_from_face(face)
     crop, _ = crop_square(image, center, side, resolution)
     maps = predict_maps(crop, model)
     depth = integrate_normals(maps.normals, maps.grad_mag, maps.mask, lam=lam)

@@ -231,7 +231,7 @@ def select_face(image: np.ndarray, face_index: int = 0) -> FaceBox:
     if not faces:
         raise FaceFromPhotoError(
             "No face was found in the photo; use a photo where the face is clearly visible and not tiny "
-            "(about a tenth of the picture's height or more), or give a crop box around the head."
+            "(about a twentieth of the picture's height or more), or give a crop box around the head."
         )
     if not 0 <= face_index < len(faces):
         count = f"{len(faces)} face" + ("s" if len(faces) != 1 else "")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from core import face_detect
-from core.crop import CropTransform, crop_box_from_face, crop_square
+from core.crop import CropTransform, crop_box_from_face, crop_square, face_roll
 from core.errors import FaceFromPhotoError
 from core.face_detect import FaceBox, find_faces, load_detector, select_face
 
@@ -165,6 +165,45 @@ def test_crop_frames_the_head(sample_rgb: np.ndarray) -> None:
     (bx, by), bside = crop_box_from_face(box_only)
     assert abs(bx - center[0]) < 0.1 * side and abs(by - center[1]) < 0.1 * side
     assert 0.85 < bside / side < 1.15
+
+
+def test_turned_crop_samples_where_its_transform_says() -> None:
+    # Each pixel holds its own (x, y) index, so a crop pixel's value is where it was sampled.
+    yy, xx = np.mgrid[0:400, 0:600].astype(np.float32)
+    image = np.stack([xx, yy, np.zeros_like(xx)], axis=-1)  # (400, 600, 3)
+    for angle in (0.3, -0.7):
+        for side, size in ((200.0, 64), (100.0, 100)):
+            crop, t = crop_square(image, (300.0, 200.0), side, size, angle=angle)
+            assert t.angle == angle and t.center == pytest.approx((300.0, 200.0))
+            ij = np.stack(np.mgrid[0:size, 0:size], axis=-1).reshape(-1, 2).astype(np.float64)
+            xy = t.to_photo(ij[:, ::-1] + 0.5)  # pixel centres (u, v) -> photo (x, y)
+            np.testing.assert_allclose(crop.reshape(-1, 3)[:, :2], xy - 0.5, atol=0.15)
+            np.testing.assert_allclose(t.to_crop(xy), ij[:, ::-1] + 0.5, atol=1e-9)
+            # The crop's rows run along the turned axis: one row down is (-sin a, cos a) * scale.
+            step = t.to_photo(np.array([[0.0, 1.0]])) - t.to_photo(np.array([[0.0, 0.0]]))
+            np.testing.assert_allclose(step[0], t.scale * np.array([-np.sin(angle), np.cos(angle)]))
+            assert t.resized(32).angle == angle
+
+
+def test_roll_turns_a_tilted_face_upright(sample_rgb: np.ndarray) -> None:
+    import cv2
+
+    face = find_faces(sample_rgb)[0]
+    assert abs(np.degrees(face_roll(face))) < 6.0  # she holds her head about level
+    assert face_roll(FaceBox(face.x, face.y, face.w, face.h)) == 0.0  # no landmarks, no roll
+    reference, _ = crop_square(sample_rgb, *crop_box_from_face(face), 128, angle=face_roll(face))
+    # The photo turned 30 deg counter-clockwise on screen: the crop turns back (negative angle).
+    m = cv2.getRotationMatrix2D((256.0, 256.0), 30.0, 1.0)
+    turned = cv2.warpAffine(sample_rgb, m, (512, 512), borderMode=cv2.BORDER_REPLICATE)
+    tilted = find_faces(turned)[0]
+    roll = np.degrees(face_roll(tilted))
+    assert -35.0 < roll < -18.0  # YuNet's landmarks lean towards upright (reads about -23)
+    center, side = crop_box_from_face(tilted)
+    upright, _ = crop_square(turned, center, side, 128, angle=np.radians(roll))
+    level, _ = crop_square(turned, center, side, 128)
+    diff_upright = np.abs(upright.astype(float) - reference).mean()
+    diff_level = np.abs(level.astype(float) - reference).mean()
+    assert diff_upright < 0.6 * diff_level
 
 
 def test_crop_transform_round_trip_and_pixels() -> None:

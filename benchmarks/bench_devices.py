@@ -10,7 +10,7 @@ network time per crop (``run_network`` with the manifest's views, mean of 20 aft
 warm-ups, ms). With CUDA: ``*_cpu_vs_cuda_normal_deg_max``, the largest angle
 between the two devices' normals over the head (deg), and ``*_cpu_vs_cuda_mask_flips``
 (pixels of the 128² mask). A fixed crop box replaces face detection, so both
-devices see the same crop (and OpenCV builds without the cascade detector work).
+devices see the same crop (and OpenCV builds without the face detector work).
 The last line is one JSON object.
 """
 import json

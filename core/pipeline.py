@@ -6,8 +6,9 @@ Stages, in order, each timed and reported through ``progress(fraction, message)`
 :class:`Cancelled`::
 
     load       photo file or array -> upright RGB (core.image_io)
-    detect     face box (core.face_detect), or the caller's crop box
-    crop       square head crop at the network resolution S, and the same
+    detect     face box and five landmarks (core.face_detect), or the caller's crop box
+    crop       square head crop, turned upright by the face's roll (core.crop.face_roll),
+               at the network resolution S, and the same
                square again at up to TEXTURE_MAX_SIDE px for texture and detail
     predict    maps N, W, mask, depth, C (core.predict; model cached per weights+device)
     integrate  depth from normals by weighted least squares (core.integration),
@@ -236,7 +237,8 @@ class Reconstruction:
     crop_transform, texture_transform : core.crop.CropTransform
         Crop px -> working-photo px.
     face : core.face_detect.FaceBox or None
-        The detected face in working-photo px; None when a crop box was given.
+        The detected face (box, score, ``landmarks5``) in working-photo px; None when a crop box
+        was given.
     photo_size : tuple[int, int]
         ``(width, height)`` of the working photo, px.
     original_size : tuple[int, int]
@@ -404,9 +406,9 @@ def _box_text(box: tuple[float, ...]) -> str:
     return "(" + ", ".join(f"{v:.0f}" for v in box) + ")"
 
 
-def _head_square(loaded: Any, options: ReconstructOptions) -> tuple[tuple[float, float], float, Any]:
-    """Crop square (centre px, side px, face box or None) in working-photo pixels."""
-    from .crop import crop_box_from_face
+def _head_square(loaded: Any, options: ReconstructOptions) -> tuple[tuple[float, float], float, float, Any]:
+    """Crop square (centre px, side px, roll rad, face box or None) in working-photo pixels."""
+    from .crop import crop_box_from_face, face_roll
     from .face_detect import select_face
 
     image = loaded.image
@@ -425,10 +427,10 @@ def _head_square(loaded: Any, options: ReconstructOptions) -> tuple[tuple[float,
                 f"The crop box {_box_text(options.crop_box)} is too small to hold a head; "
                 "draw it around the whole head."
             )
-        return (x + bw / 2.0, y + bh / 2.0), side, None
+        return (x + bw / 2.0, y + bh / 2.0), side, 0.0, None
     face = select_face(image, options.face_index)
-    center, side = crop_box_from_face(face.center, face.side)
-    return center, side, face
+    center, side = crop_box_from_face(face)
+    return center, side, face_roll(face), face
 
 
 def _pixel_size(mask: np.ndarray) -> float:
@@ -505,13 +507,13 @@ def reconstruct(
         loaded, source = _load(photo)
 
         stages.start("detect")
-        center, side, face = _head_square(loaded, options)
+        center, side, roll, face = _head_square(loaded, options)
 
         stages.start("crop")
         s = options.resolution
-        crop, crop_transform = crop_square(loaded.image, center, side, s)
+        crop, crop_transform = crop_square(loaded.image, center, side, s, angle=roll)
         t_side = int(min(TEXTURE_MAX_SIDE, max(s, round(side))))
-        texture, texture_transform = crop_square(loaded.image, center, side, t_side)
+        texture, texture_transform = crop_square(loaded.image, center, side, t_side, angle=roll)
 
         stages.start("predict")
         model, sha = get_model(options.weights, options.device)

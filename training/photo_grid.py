@@ -4,7 +4,7 @@
     .venv/bin/python -m training.photo_grid examples/astronaut.png -o runs/eval/photos.png
 
 Crops exactly as the add-on does (``core.face_detect.select_face`` ->
-``core.crop.crop_box_from_face`` -> ``core.crop.crop_square``), predicts with
+``core.crop.crop_box_from_face`` and ``core.crop.face_roll`` -> ``core.crop.crop_square``), predicts with
 ``core.predict`` and integrates depth with ``core.integration`` (λ = 0.1).
 
 :func:`shaded_mesh` draws a reconstructed mesh (numpy z-buffer, training.synth.raster) turned about
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.crop import crop_box_from_face, crop_square
+from core.crop import crop_box_from_face, crop_square, face_roll
 from core.face_detect import select_face
 from core.image_io import load_photo
 from core.integration import integrate_normals
@@ -32,8 +32,8 @@ def photo_row(path: str | Path, model, resolution: int = 128, lam: float = 0.1) 
     """(S, 5 S, 3) float row in [0, 1]: crop | normals | tanh(W) | mask | shaded integrated depth."""
     image = load_photo(path)
     face = select_face(image)
-    center, side = crop_box_from_face(face.center, face.side)
-    crop, _ = crop_square(image, center, side, resolution)
+    center, side = crop_box_from_face(face)
+    crop, _ = crop_square(image, center, side, resolution, angle=face_roll(face))
     maps = predict_maps(crop, model)
     depth = integrate_normals(maps.normals, maps.grad_mag, maps.mask, lam=lam)
     gray = np.ones(3, np.float32)

@@ -55,9 +55,11 @@ out = {
     "enabled": module in bpy.context.preferences.addons,
     "torch": torch.__file__, "torch_version": torch.__version__,
     "scipy": scipy.__file__, "cv2": cv2.__file__,
-    "haar": __import__("os").path.isdir(cv2.data.haarcascades),
 }
 ext = importlib.import_module(module)
+from pathlib import Path
+detector = Path(ext.__file__).parent / "core" / "detector"
+out["detector"] = sorted(p.name for p in detector.glob("*"))
 api = getattr(ext, "api", None)
 if api is not None and hasattr(api, "reconstruct"):
     obj = api.reconstruct(sys.argv[2])
@@ -79,7 +81,8 @@ def test_clean_bpy_environment_installs_the_zip_and_uses_bundled_wheels(run_bpy,
     for name in ("torch", "scipy", "cv2"):
         assert "/extensions/.local/" in res[name], f"{name} should come from the bundled wheels: {res[name]}"
     assert res["torch_version"].startswith("2.13.0")
-    assert res["haar"]
+    # The YuNet face detector ships inside the zip, with its licence and hash manifest.
+    assert res["detector"] == ["LICENSE", "manifest.json", "yunet_n_320_320.onnx"]
     if "object" in res:
         assert res["faces"] > 1000
         assert 0.1 < max(res["dimensions"]) < 0.5  # metres: a head is ~0.22 m tall

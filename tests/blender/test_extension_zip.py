@@ -54,6 +54,9 @@ def test_zip_holds_the_add_on_and_wheels_but_no_training_tests_or_benchmarks(ext
     names = zipfile.ZipFile(extension_zip).namelist()
     assert "blender_manifest.toml" in names and "__init__.py" in names
     assert any(n.startswith("core/") for n in names)
+    # The face detector (YuNet, Apache-2.0) with its licence and hash manifest.
+    detector = {"core/detector/yunet_n_320_320.onnx", "core/detector/LICENSE", "core/detector/manifest.json"}
+    assert detector <= set(names)
     assert any(n.startswith("wheels/torch-2.13.0") for n in names)
     assert any(n.startswith("wheels/scipy-") for n in names)
     assert any(n.startswith("wheels/opencv_python_headless-4.") for n in names)

@@ -124,6 +124,9 @@ def test_end_to_end_with_analytic_network(sample_photo: Path, fake_network: list
     # The network saw a 128 px crop of her head.
     assert fake_network[0].shape == (128, 128, 3) and rec.crop.shape == (128, 128, 3)
     assert rec.face is not None and rec.face.kind == "frontal"
+    assert rec.face.landmarks5 is not None and rec.face.landmarks5.shape == (5, 2)
+    # The crop is turned by her (small) roll; the texture square is the same square.
+    assert abs(rec.crop_transform.angle) < 0.1 and rec.texture_transform.angle == rec.crop_transform.angle
     # Mesh in metres: the sphere's mask spans 0.74 S rows -> 0.22 m tall.
     v = rec.mesh.vertices
     assert v.dtype == np.float32 and rec.mesh.triangles.dtype == np.int32
@@ -168,6 +171,7 @@ def test_crop_box_skips_detection_and_is_in_original_pixels(fake_network: list) 
     rec = reconstruct(noise, ReconstructOptions(crop_box=(100, 50, 200, 160)))
     assert rec.face is None
     t = rec.crop_transform
+    assert t.angle == 0.0
     assert (t.x0, t.y0, t.side) == pytest.approx((100.0, 30.0, 200.0))
     with pytest.raises(FaceFromPhotoError, match="lies outside the photo"):
         reconstruct(noise, ReconstructOptions(crop_box=(1000, 50, 20, 20)))

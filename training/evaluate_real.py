@@ -64,9 +64,9 @@ GRID_PER_BAND = 4
 """Photos per band on the contact sheet: the first ones by name among those evaluated."""
 
 ON_FACE_MARGIN = 0.2
-"""The crop holds the ground-truth face when its nose tip (landmark 30) lies in the crop's middle,
-``[m, 1 - m]`` of its side along both axes (the detector box spans about 0.22..0.78 of the crop); otherwise
-the detector picked another face or a false one (``wrong_face``)."""
+"""Without a detected face box (a caller's crop box), the crop holds the ground-truth face when its nose
+tip (landmark 30) lies in the crop's middle, ``[m, 1 - m]`` of its side along both axes; otherwise the crop
+is on another face or a false one (``wrong_face``). With a detected face, the nose tip must lie in its box."""
 
 GRID_CELL = 160  # px, side of each contact-sheet cell
 GRID_TURN_DEG = 45.0  # the second view of the result
@@ -133,9 +133,18 @@ def depth_at(result: Any, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _on_face(result: Any, nose_xy: np.ndarray) -> bool:
-    """The crop holds the point (original photo px) in its middle (:data:`ON_FACE_MARGIN`)."""
+    """The detected face holds the point (original photo px).
+
+    With a detected face (``result.face``, working-photo px), the point must lie inside its box; the
+    crop itself is centred on the head, behind a turned face, so its middle is not the test. Without one
+    (a caller's crop box), the point must lie in the crop's middle (:data:`ON_FACE_MARGIN`).
+    """
     (ow, oh), (pw, ph) = result.original_size, result.photo_size
-    uv = result.crop_transform.to_crop(np.asarray(nose_xy, dtype=np.float64)[None, :2] * [pw / ow, ph / oh])
+    xy = np.asarray(nose_xy, dtype=np.float64)[:2] * [pw / ow, ph / oh]
+    face = getattr(result, "face", None)
+    if face is not None:
+        return bool(face.x <= xy[0] <= face.x + face.w and face.y <= xy[1] <= face.y + face.h)
+    uv = result.crop_transform.to_crop(xy[None, :])
     frac = uv[0] / np.asarray(result.crop).shape[0]
     return bool(np.all((frac >= ON_FACE_MARGIN) & (frac <= 1.0 - ON_FACE_MARGIN)))
 

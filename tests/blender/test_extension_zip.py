@@ -54,6 +54,8 @@ def test_zip_holds_the_add_on_and_wheels_but_no_training_tests_or_benchmarks(ext
     names = zipfile.ZipFile(extension_zip).namelist()
     assert "blender_manifest.toml" in names and "__init__.py" in names
     assert any(n.startswith("core/") for n in names)
+    for part in ("ict_head.npz", "manifest.json", "LICENSE", "CREDITS.md"):  # the template head, MIT
+        assert f"core/template/{part}" in names
     assert any(n.startswith("wheels/torch-2.13.0") for n in names)
     assert any(n.startswith("wheels/scipy-") for n in names)
     assert any(n.startswith("wheels/opencv_python_headless-4.") for n in names)

@@ -166,7 +166,7 @@ def umeyama(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.nda
 
 
 def anny_canonical(cache: Path | None) -> dict[str, np.ndarray]:
-    """The synthetic generator's anny mean head: ``canonical (V, 3)`` m, ``lo``, ``hi``, ``part``, ``faces``."""
+    """The synthetic generator's anny mean head: ``canonical (V, 3)`` m, ``lo, hi, part, faces``."""
     if cache is not None and cache.is_file():
         with np.load(cache) as z:
             return {k: z[k] for k in z.files}
@@ -214,7 +214,8 @@ def align_to_anny(ict: np.ndarray, landmarks: np.ndarray, anny: dict[str, np.nda
     face = ict[: SKIN_LAST + 1]
     ict_mid = face[np.abs(face[:, 0]) < 0.01]
     src = np.stack([
-        ict[21451:23021].mean(0), ict[23021:24591].mean(0), ict[landmarks[30]], ict_mid[np.argmax(ict_mid[:, 2])],
+        ict[21451:23021].mean(0), ict[23021:24591].mean(0),
+        ict[landmarks[30]], ict_mid[np.argmax(ict_mid[:, 2])],
     ])
     dst = np.stack([eye_l, eye_r, nose_a, crown_a])
     s, rot, t = umeyama(src, dst)
@@ -310,7 +311,8 @@ def build(source: Path, out: Path, modes: int, anny_cache: Path | None) -> dict:
         "asset": ASSET_NAME,
         "sha256": sha256_file(asset),
         "bytes": size,
-        "source": "ICT-FaceKit light model, ICT-VGL/ICT-FaceKit da5f95a607f5e6b37755b38d3385d7f2853732e5 (MIT)",
+        "source": "ICT-FaceKit light model, ICT-VGL/ICT-FaceKit "
+                  "da5f95a607f5e6b37755b38d3385d7f2853732e5 (MIT)",
         "vertices": n_vertices,
         "polygons": len(obj["loop_start"]),
         "loops": len(obj["loop_vertex"]),

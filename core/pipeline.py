@@ -15,6 +15,9 @@ Stages, in order, each timed and reported through ``progress(fraction, message)`
     mesh       grid mesh arrays in metres (core.mesh), plus the reference
                smoothed vertices (core.smoothing)
     detail     high-pass detail map of the texture crop (core.detail)
+    fit        only with ``output="head"``: the template head (core.template_model)
+               fitted to the correspondence map, mask and relief depth
+               (core.template_fit); its 68 landmarks projected into the photo
 
 Scale: Blender works in metres; the mesh is scaled so the head is
 ``HEAD_HEIGHT_M`` (0.22 m) tall, taking the head's height in map pixels as the
@@ -67,6 +70,11 @@ STAGES: dict[str, tuple[float, str]] = {
     "mesh": (0.80, "Building the mesh"),
     "detail": (0.90, "Extracting surface detail"),
 }
+# Stages that run only for some options.
+OPTIONAL_STAGES: dict[str, tuple[float, str]] = {
+    "fit": (0.95, "Fitting the template head"),
+}
+OUTPUTS = ("relief", "head")
 
 
 class Cancelled(FaceFromPhotoError):
@@ -124,6 +132,13 @@ class ReconstructOptions:
         same centre) is fed to the network.
     weights : str or None
         Path of the network weights; None uses the shipped ``core/weights/face_net.pt``.
+    output : str
+        ``"relief"`` (default: the grid mesh of the visible face) or ``"head"``: the
+        relief as well, plus the template head fitted to the photo
+        (``Reconstruction.head``, ``Reconstruction.landmarks68_px``).
+    head_depth_weight : float
+        Weight of the relief depth in the head fit (core.template_fit), 0..10; 0 fits
+        the correspondences alone.
     """
 
     resolution: int = 128
@@ -138,6 +153,8 @@ class ReconstructOptions:
     face_index: int = 0
     crop_box: tuple[float, float, float, float] | None = None
     weights: str | None = None
+    output: str = "relief"
+    head_depth_weight: float = 0.0
 
     def __post_init__(self) -> None:
         def bad(sentence: str) -> FaceFromPhotoError:
@@ -153,6 +170,9 @@ class ReconstructOptions:
         if self.resolution not in (128, 256) or isinstance(self.resolution, bool):
             raise bad(f"The network resolution {self.resolution!r} is not supported; use 128 or 256.")
         number("lam", 0.0, 10.0)
+        if self.output not in OUTPUTS:
+            raise bad(f"The output {self.output!r} is unknown; use 'relief' or 'head'.")
+        number("head_depth_weight", 0.0, 10.0)
         if self.geometry not in ("normals", "depth"):
             raise bad(f"The geometry source {self.geometry!r} is unknown; use 'normals' or 'depth'.")
         number("smoothing_factor", 0.0, 1.0)
@@ -191,7 +211,7 @@ class ReconstructOptions:
             object.__setattr__(self, "weights", os.fspath(self.weights))
         for name in ("resolution", "smoothing_iterations", "face_index"):
             object.__setattr__(self, name, int(getattr(self, name)))
-        for name in ("lam", "smoothing_factor", "detail_strength", "detail_sigma"):
+        for name in ("lam", "smoothing_factor", "detail_strength", "detail_sigma", "head_depth_weight"):
             object.__setattr__(self, name, float(getattr(self, name)))
         if self.target_faces is not None:
             object.__setattr__(self, "target_faces", int(self.target_faces))
@@ -205,6 +225,38 @@ class ReconstructOptions:
 
 
 # --------------------------------------------------------------------------- result
+
+
+@dataclass
+class HeadResult:
+    """The template head fitted to the photo (``output="head"``).
+
+    Attributes
+    ----------
+    vertices : (N, 3) float32
+        The fitted head (identity and expression applied) in the template's frame:
+        Blender object space, metres, real size, the face toward -Y, unposed.
+    identity : (K,) float64
+        Identity coefficients, standard deviations.
+    expression : (E,) float64
+        ARKit-named expression weights in [0, 1], order ``expression_names``.
+    expression_names : tuple of str
+    rotation : (3, 3) float64
+        The head's rotation seen in the photo, in Blender's frame (apply to
+        ``vertices`` to pose them as in the photo).
+    fit : core.template_fit.TemplateFit
+        The camera (crop px per metre, translation) and energy terms.
+    correspondences : int
+        Pixel <-> vertex pairs the fit used.
+    """
+
+    vertices: np.ndarray
+    identity: np.ndarray
+    expression: np.ndarray
+    expression_names: tuple[str, ...]
+    rotation: np.ndarray
+    fit: Any
+    correspondences: int
 
 
 @dataclass
@@ -248,6 +300,13 @@ class Reconstruction:
     options : ReconstructOptions
     source : str or None
         The photo's path, None for arrays.
+    head : HeadResult or None
+        The fitted template head; None unless ``options.output == "head"``.
+    landmarks68_px : (68, 3) float64 or None
+        The fitted head's 68 Multi-PIE landmark vertices projected into the upright
+        full-resolution photo: x right, y down, in 0-based pixel-centre coordinates (the
+        centre of the top-left pixel is (0, 0)); z toward the viewer in the same px scale,
+        arbitrary offset. None unless ``options.output == "head"``.
     """
 
     mesh: Any
@@ -267,6 +326,8 @@ class Reconstruction:
     model_sha256: str = ""
     options: ReconstructOptions = field(default_factory=ReconstructOptions)
     source: str | None = None
+    head: HeadResult | None = None
+    landmarks68_px: np.ndarray | None = None
 
     def photo_uvs(self) -> np.ndarray:
         """UVs of the mesh vertices into the whole upright photo.
@@ -375,7 +436,7 @@ class _Stages:
         self.finish()
         if self.should_stop is not None and self.should_stop():
             raise Cancelled()
-        fraction, message = STAGES[name]
+        fraction, message = STAGES[name] if name in STAGES else OPTIONAL_STAGES[name]
         if self.progress is not None:
             self.progress(fraction, message)
         self._name, self._t0 = name, time.perf_counter()
@@ -460,6 +521,41 @@ def _mesh(depth: np.ndarray, maps: Any, pixel_size_m: float, options: Reconstruc
     if options.target_faces is not None:
         kwargs["target_faces"] = options.target_faces
     return build_mesh(depth, np.asarray(maps.mask, dtype=bool), **kwargs)
+
+
+def _fit_head(
+    maps: Any, depth: np.ndarray, crop_transform: Any, face: Any, photo_scale: float,
+    options: ReconstructOptions,
+) -> tuple[HeadResult, np.ndarray]:
+    """Fit the template head to the maps; its 68 landmarks in original-photo px (see Reconstruction)."""
+    from .template_fit import correspondences_from_maps, fit_template
+    from .template_model import load_template
+
+    template = load_template()
+    mask = np.asarray(maps.mask, dtype=bool)
+    data = correspondences_from_maps(maps.corr, mask, template, depth=depth)
+    if len(data.vertices) < 50:
+        raise FaceFromPhotoError(
+            "The network's head correspondences are too few to fit the template head; "
+            "use a clearer photo or the relief output."
+        )
+    five = getattr(face, "landmarks5", None)
+    crop_five = None
+    if five is not None:
+        five = np.asarray(five, dtype=np.float64).reshape(5, 2)
+        crop_five = crop_transform.to_crop(five + 0.5) - 0.5  # pixel-centre coordinates in the crop
+    fit = fit_template(template, data, landmarks5=crop_five, depth_weight=options.head_depth_weight)
+    uvh = fit.project(fit.vertices[template.landmark68])  # crop pixel-centre coordinates, px
+    xy = crop_transform.to_photo(uvh[:, :2] + 0.5)  # working photo, continuous px
+    landmarks = np.empty((len(uvh), 3))
+    landmarks[:, :2] = xy / photo_scale - 0.5  # original photo, pixel centres
+    landmarks[:, 2] = uvh[:, 2] * crop_transform.scale / photo_scale
+    head = HeadResult(
+        vertices=fit.vertices, identity=fit.identity, expression=fit.expression,
+        expression_names=template.expression_names, rotation=fit.rotation, fit=fit,
+        correspondences=len(data.vertices),
+    )
+    return head, landmarks
 
 
 def reconstruct(
@@ -551,6 +647,11 @@ def reconstruct(
         face_mask = cv2.resize(mask.astype(np.uint8), (t_side, t_side), interpolation=cv2.INTER_NEAREST) > 0
         texel_m = pixel_size_m * s / t_side  # metres per texture pixel
         detail = detail_map(gray, max(0.5, options.detail_sigma / texel_m), mask=face_mask)
+
+        head = landmarks68 = None
+        if options.output == "head":
+            stages.start("fit")
+            head, landmarks68 = _fit_head(maps, depth, crop_transform, face, loaded.scale, options)
         stages.finish()
     except MemoryError:
         raise FaceFromPhotoError(
@@ -580,4 +681,6 @@ def reconstruct(
         model_sha256=sha,
         options=options,
         source=source,
+        head=head,
+        landmarks68_px=landmarks68,
     )

@@ -138,7 +138,8 @@ class ReconstructOptions:
         (``Reconstruction.head``, ``Reconstruction.landmarks68_px``).
     head_depth_weight : float
         Weight of the relief depth in the head fit (core.template_fit), 0..10; 0 fits
-        the correspondences alone.
+        the correspondences alone. 1 measured best of 0 / 0.3 / 1 on 30 real dev photos
+        (2-D NME 7.90 % against 8.06 % without depth, mean of the |yaw| band means).
     """
 
     resolution: int = 128
@@ -154,7 +155,7 @@ class ReconstructOptions:
     crop_box: tuple[float, float, float, float] | None = None
     weights: str | None = None
     output: str = "relief"
-    head_depth_weight: float = 0.0
+    head_depth_weight: float = 1.0
 
     def __post_init__(self) -> None:
         def bad(sentence: str) -> FaceFromPhotoError:

@@ -18,6 +18,8 @@ Stages, in order, each timed and reported through ``progress(fraction, message)`
     fit        only with ``output="head"``: the template head (core.template_model)
                fitted to the correspondence map, mask and relief depth
                (core.template_fit); its 68 landmarks projected into the photo
+    texture    only with ``output="head"`` and ``head_texture_size > 0``: the photo
+               baked onto the head's skin UV tiles (core.texture_bake)
 
 Scale: Blender works in metres; the mesh is scaled so the head is
 ``HEAD_HEIGHT_M`` (0.22 m) tall, taking the head's height in map pixels as the
@@ -73,7 +75,9 @@ STAGES: dict[str, tuple[float, str]] = {
 # Stages that run only for some options.
 OPTIONAL_STAGES: dict[str, tuple[float, str]] = {
     "fit": (0.95, "Fitting the template head"),
+    "texture": (0.97, "Baking the head texture"),
 }
+HEAD_TEXTURE_SIZES = (0, 1024, 2048, 4096)
 OUTPUTS = ("relief", "head")
 
 
@@ -140,6 +144,9 @@ class ReconstructOptions:
         Weight of the relief depth in the head fit (core.template_fit), 0..10; 0 fits
         the correspondences alone. 1 measured best of 0 / 0.3 / 1 on 30 real dev photos
         (2-D NME 7.90 % against 8.06 % without depth, mean of the |yaw| band means).
+    head_texture_size : int
+        Side in px of each baked UV tile of the head (1024, 2048 or 4096), 0 to skip
+        the bake (faster, e.g. for landmark benchmarks).
     """
 
     resolution: int = 128
@@ -156,6 +163,7 @@ class ReconstructOptions:
     weights: str | None = None
     output: str = "relief"
     head_depth_weight: float = 1.0
+    head_texture_size: int = 2048
 
     def __post_init__(self) -> None:
         def bad(sentence: str) -> FaceFromPhotoError:
@@ -174,6 +182,11 @@ class ReconstructOptions:
         if self.output not in OUTPUTS:
             raise bad(f"The output {self.output!r} is unknown; use 'relief' or 'head'.")
         number("head_depth_weight", 0.0, 10.0)
+        if not _whole(self.head_texture_size) or self.head_texture_size not in HEAD_TEXTURE_SIZES:
+            raise bad(
+                f"The head texture size {self.head_texture_size!r} is not supported; "
+                "use 1024, 2048 or 4096, or 0 for no texture."
+            )
         if self.geometry not in ("normals", "depth"):
             raise bad(f"The geometry source {self.geometry!r} is unknown; use 'normals' or 'depth'.")
         number("smoothing_factor", 0.0, 1.0)
@@ -210,7 +223,7 @@ class ReconstructOptions:
             object.__setattr__(self, "crop_box", tuple(float(v) for v in box))
         if self.weights is not None:
             object.__setattr__(self, "weights", os.fspath(self.weights))
-        for name in ("resolution", "smoothing_iterations", "face_index"):
+        for name in ("resolution", "smoothing_iterations", "face_index", "head_texture_size"):
             object.__setattr__(self, name, int(getattr(self, name)))
         for name in ("lam", "smoothing_factor", "detail_strength", "detail_sigma", "head_depth_weight"):
             object.__setattr__(self, name, float(getattr(self, name)))
@@ -249,6 +262,8 @@ class HeadResult:
         The camera (crop px per metre, translation) and energy terms.
     correspondences : int
         Pixel <-> vertex pairs the fit used.
+    texture : core.texture_bake.TextureBake or None
+        The photo baked onto the skin UV tiles; None when ``head_texture_size`` is 0.
     """
 
     vertices: np.ndarray
@@ -258,6 +273,7 @@ class HeadResult:
     rotation: np.ndarray
     fit: Any
     correspondences: int
+    texture: Any = None
 
 
 @dataclass
@@ -653,6 +669,14 @@ def reconstruct(
         if options.output == "head":
             stages.start("fit")
             head, landmarks68 = _fit_head(maps, depth, crop_transform, face, loaded.scale, options)
+            if options.head_texture_size:
+                stages.start("texture")
+                from .template_model import load_template
+                from .texture_bake import bake_texture
+
+                head.texture = bake_texture(
+                    load_template(), head.fit, texture, crop_size=s, size=options.head_texture_size
+                )
         stages.finish()
     except MemoryError:
         raise FaceFromPhotoError(

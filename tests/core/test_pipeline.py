@@ -357,6 +357,8 @@ def test_output_option_is_checked() -> None:
         ReconstructOptions(output="bust")
     with pytest.raises(FaceFromPhotoError, match="head_depth_weight"):
         ReconstructOptions(head_depth_weight=-1.0)
+    with pytest.raises(FaceFromPhotoError, match="head texture size 512"):
+        ReconstructOptions(head_texture_size=512)
 
 
 def test_head_output_without_correspondences_is_one_sentence(
@@ -372,8 +374,9 @@ def test_head_output_without_correspondences_is_one_sentence(
 def test_head_output_on_the_sample_photo(sample_photo: Path) -> None:
     relief = reconstruct(sample_photo, ReconstructOptions())
     assert relief.head is None and relief.landmarks68_px is None and "fit" not in relief.timings
-    rec = reconstruct(sample_photo, ReconstructOptions(output="head"))
-    assert "fit" in rec.timings and rec.head is not None
+    rec = reconstruct(sample_photo, ReconstructOptions(output="head", head_texture_size=1024))
+    assert "fit" in rec.timings and "texture" in rec.timings and rec.head is not None
+    assert rec.head.texture.tiles.shape == (2, 1024, 1024, 3)
     assert rec.head.vertices.shape == (26719, 3) and len(rec.head.expression_names) == 53
     assert (rec.head.expression >= 0).all() and (rec.head.expression <= 1).all()
     lm = rec.landmarks68_px

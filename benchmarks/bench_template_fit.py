@@ -11,8 +11,10 @@ weights, relief depth at weight 1). Reports ``fit_ms`` (wall, median over trials
 warm ``correspondences_from_maps`` + ``fit_template``), ``fit_cpu_ms`` (process CPU time,
 the same calls: on a shared machine wall time includes waiting), the mean face-vertex
 error after a similarity alignment (``face_mm``), the rotation error (``rotation_deg``)
-and the 68 landmarks' 2-D error in crop px (``landmarks_px``). The last line is one
-JSON object.
+the 68 landmarks' 2-D error in crop px (``landmarks_px``), the identity coefficients' RMS
+error (``identity_rmse_sd``, standard deviations; the prior pulls the weakly observed modes
+toward 0) and the expression weights' mean absolute error (``expression_mae``). The last
+line is one JSON object.
 """
 import argparse
 import json
@@ -87,14 +89,19 @@ def main() -> None:
         lm = np.linalg.norm(fit.project(fit.vertices[tpl.landmark68])[:, :2]
                             - truth.project(truth.vertices[tpl.landmark68])[:, :2], axis=1).mean()
         err = aligned_mm(fit.vertices[face], truth.vertices[face])
-        rows.append((wall * 1000, cpu * 1000, err, angle, lm))
+        id_rmse = float(np.sqrt(np.mean((fit.identity - truth.identity) ** 2)))
+        ex_mae = float(np.mean(np.abs(fit.expression - truth.expression)))
+        rows.append((wall * 1000, cpu * 1000, err, angle, lm, id_rmse, ex_mae))
         print(f"trial {trial}: fit {wall * 1000:.0f} ms (cpu {cpu * 1000:.0f} ms), face {err:.2f} mm, "
               f"rotation {angle:.2f} deg, landmarks {lm:.2f} px")
     r = np.array(rows)
     print(json.dumps({
         "fit_ms": round(float(np.median(r[:, 0])), 1), "fit_cpu_ms": round(float(np.median(r[:, 1])), 1),
         "face_mm": round(float(r[:, 2].mean()), 2), "rotation_deg": round(float(r[:, 3].mean()), 2),
-        "landmarks_px": round(float(r[:, 4].mean()), 2), "trials": args.trials,
+        "landmarks_px": round(float(r[:, 4].mean()), 2),
+        "identity_rmse_sd": round(float(r[:, 5].mean()), 3),
+        "expression_mae": round(float(r[:, 6].mean()), 3),
+        "trials": args.trials,
         "threads": os.environ.get("OMP_NUM_THREADS", "default"),
     }))
 

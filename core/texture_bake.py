@@ -156,7 +156,8 @@ _TEXELS: dict[tuple[str, int], list[tuple[np.ndarray, np.ndarray, np.ndarray]]] 
 
 def _uv_texels(template: TemplateHead, size: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per skin tile: texels inside a triangle (flat index (n,) int64), their triangle's corner
-    vertices (n, 3) int32 and barycentric weights (n, 3) float32. Pose-independent, cached."""
+    vertices (3, n) intp and barycentric weights (3, n) float32 (corner-major, so each corner's
+    column is contiguous for ``np.take``). Pose-independent, cached."""
     key = (template.sha256, size)
     if key not in _TEXELS:
         loops, tile_of = _fan(template, SKIN_MATERIALS)
@@ -170,7 +171,8 @@ def _uv_texels(template: TemplateHead, size: int) -> list[tuple[np.ndarray, np.n
             which = ids.ravel()[flat] - 1
             r, c = np.divmod(flat, size)
             bary = _barycentric(tex, tl, which, np.stack([c, r], axis=1).astype(np.float64))
-            out.append((flat, template.loop_vertex[tl[which]].astype(np.int32), bary.astype(np.float32)))
+            corner = np.ascontiguousarray(template.loop_vertex[tl[which]].T.astype(np.intp))
+            out.append((flat, corner, np.ascontiguousarray(bary.T.astype(np.float32))))
         _TEXELS.clear()  # one size at a time
         _TEXELS[key] = out
     return _TEXELS[key]
@@ -226,7 +228,7 @@ def bake_texture(
     ids = _rasterise_ids(img_pts[:, :2], occ, order, t_img)
     hit = ids > 0
     rows, cols = np.nonzero(hit)
-    zbuf = np.full((t_img, t_img), -np.inf)
+    zbuf = np.full((t_img, t_img), -np.inf, dtype=np.float32)
     b = _barycentric(img_pts[:, :2], occ, ids[hit] - 1, np.stack([cols, rows], axis=1).astype(np.float64))
     zbuf[hit] = (b * img_pts[occ[ids[hit] - 1], 2]).sum(axis=1)
 
@@ -243,28 +245,34 @@ def bake_texture(
     twin = _mirror_twins(template, template.neutral.astype(np.float64))
     photo = image.astype(np.float32)
 
-    def sample(points: np.ndarray, cos_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Colour (n, 3) and weight (n,) of posed image points (x, y, depth) (n, 3)."""
-        x, y = points[:, 0], points[:, 1]
-        xi = np.clip(np.round(x).astype(int), 0, t_img - 1)
-        yi = np.clip(np.round(y).astype(int), 0, t_img - 1)
+    # per vertex: image x, y, depth (px) and the normal's cosine to the view direction
+    attrs = np.concatenate([img_pts, cos[:, None]], axis=1).astype(np.float32)  # (N, 4)
+
+    def interpolate(corner: np.ndarray, bary: np.ndarray) -> np.ndarray:
+        """(n, 4) attributes at texels with corner vertices (3, n) and barycentrics (3, n)."""
+        out = np.take(attrs, corner[0], axis=0) * bary[0][:, None]
+        out += np.take(attrs, corner[1], axis=0) * bary[1][:, None]
+        out += np.take(attrs, corner[2], axis=0) * bary[2][:, None]
+        return out
+
+    def sample(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Colour (n, 3) and weight (n,) float32 of texels with attributes ``a`` (n, 4)."""
+        x, y, depth, cos_t = a[:, 0], a[:, 1], a[:, 2], a[:, 3]
+        xi = np.clip(x + 0.5, 0, t_img - 1).astype(np.int32)
+        yi = np.clip(y + 0.5, 0, t_img - 1).astype(np.int32)
         inside = (x >= -0.5) & (x <= t_img - 0.5) & (y >= -0.5) & (y <= t_img - 0.5)
-        visible = inside & (points[:, 2] >= zbuf[yi, xi] - tol) & (cos_t > min_cos)
-        colour = _bilinear(photo, x, y)
-        return colour, np.where(visible, np.clip(cos_t, 0.0, 1.0) ** 2, 0.0)
+        visible = inside & (depth >= zbuf[yi, xi] - tol) & (cos_t > min_cos)
+        weight = np.where(visible, cos_t * cos_t, np.float32(0.0)).astype(np.float32)
+        return _bilinear(photo, x, y), weight
 
     tiles = np.zeros((2, size, size, 3), dtype=np.uint8)
     seen = np.zeros((2, size, size), dtype=np.float32)
     mirrored = np.zeros((2, size, size), dtype=bool)
-    pts32, cos32 = img_pts.astype(np.float32), cos.astype(np.float32)
     for k, (flat, corner, bary) in enumerate(_uv_texels(template, size)):
-        direct = np.einsum("nk,nkd->nd", bary, pts32[corner])
-        colour, weight = sample(direct, np.einsum("nk,nk->n", bary, cos32[corner]))
+        colour, weight = sample(interpolate(corner, bary))
         seen[k].ravel()[flat] = weight
         unseen = np.flatnonzero(weight <= 0)
-        mirror_corner = twin[corner[unseen]]
-        col_m, w_m = sample(np.einsum("nk,nkd->nd", bary[unseen], pts32[mirror_corner]),
-                            np.einsum("nk,nk->n", bary[unseen], cos32[mirror_corner]))
+        col_m, w_m = sample(interpolate(np.take(twin, corner[:, unseen]), bary[:, unseen]))
         got = w_m > 0
         colour[unseen[got]] = col_m[got]
         weight[unseen[got]] = w_m[got]
@@ -274,5 +282,5 @@ def bake_texture(
         grid[flat] = colour
         known[flat] = weight > 0
         filled = _push_pull(grid.reshape(size, size, 3), known.reshape(size, size))
-        tiles[k] = np.clip(np.round(filled), 0, 255).astype(np.uint8)
+        tiles[k] = np.clip(filled + 0.5, 0, 255).astype(np.uint8)
     return TextureBake(tiles=tiles, seen=seen, mirrored=mirrored)

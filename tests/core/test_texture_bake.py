@@ -32,7 +32,7 @@ def _fit(tpl, yaw_deg: float) -> TemplateFit:
 def _face_texels_x(tpl) -> tuple[np.ndarray, np.ndarray]:
     """Flat texel indices of tile 0 and the template x (m, subject's left > 0) of each."""
     flat, corner, bary = _uv_texels(tpl, SIZE)[0]
-    x = (bary * tpl.neutral[corner, 0]).sum(axis=1)
+    x = (bary * tpl.neutral[corner, 0]).sum(axis=0)  # corner-major (3, n)
     return flat, x
 
 

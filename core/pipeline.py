@@ -320,10 +320,11 @@ class Reconstruction:
     head : HeadResult or None
         The fitted template head; None unless ``options.output == "head"``.
     landmarks68_px : (68, 3) float64 or None
-        The fitted head's 68 Multi-PIE landmark vertices projected into the upright
-        full-resolution photo: x right, y down, in 0-based pixel-centre coordinates (the
-        centre of the top-left pixel is (0, 0)); z toward the viewer in the same px scale,
-        arbitrary offset. None unless ``options.output == "head"``.
+        The fitted head's 68 Multi-PIE landmark vertices projected into the working photo
+        (``photo_size``; the upright photo itself unless it was downscaled), in core.crop's
+        continuous coordinates: x right, y down, pixel ``(i, j)`` centred at
+        ``(j + 0.5, i + 0.5)``; z toward the viewer in the same px scale, arbitrary offset
+        (the layout training/evaluate_real.py scores). None unless ``options.output == "head"``.
     """
 
     mesh: Any
@@ -541,10 +542,9 @@ def _mesh(depth: np.ndarray, maps: Any, pixel_size_m: float, options: Reconstruc
 
 
 def _fit_head(
-    maps: Any, depth: np.ndarray, crop_transform: Any, face: Any, photo_scale: float,
-    options: ReconstructOptions,
+    maps: Any, depth: np.ndarray, crop_transform: Any, face: Any, options: ReconstructOptions
 ) -> tuple[HeadResult, np.ndarray]:
-    """Fit the template head to the maps; its 68 landmarks in original-photo px (see Reconstruction)."""
+    """Fit the template head to the maps; its 68 landmarks in working-photo px (see Reconstruction)."""
     from .template_fit import correspondences_from_maps, fit_template
     from .template_model import load_template
 
@@ -560,13 +560,12 @@ def _fit_head(
     crop_five = None
     if five is not None:
         five = np.asarray(five, dtype=np.float64).reshape(5, 2)
-        crop_five = crop_transform.to_crop(five + 0.5) - 0.5  # pixel-centre coordinates in the crop
+        crop_five = crop_transform.to_crop(five) - 0.5  # continuous photo px -> crop pixel centres
     fit = fit_template(template, data, landmarks5=crop_five, depth_weight=options.head_depth_weight)
     uvh = fit.project(fit.vertices[template.landmark68])  # crop pixel-centre coordinates, px
-    xy = crop_transform.to_photo(uvh[:, :2] + 0.5)  # working photo, continuous px
     landmarks = np.empty((len(uvh), 3))
-    landmarks[:, :2] = xy / photo_scale - 0.5  # original photo, pixel centres
-    landmarks[:, 2] = uvh[:, 2] * crop_transform.scale / photo_scale
+    landmarks[:, :2] = crop_transform.to_photo(uvh[:, :2] + 0.5)  # working photo, continuous px
+    landmarks[:, 2] = uvh[:, 2] * crop_transform.scale
     head = HeadResult(
         vertices=fit.vertices, identity=fit.identity, expression=fit.expression,
         expression_names=template.expression_names, rotation=fit.rotation, fit=fit,
@@ -668,7 +667,7 @@ def reconstruct(
         head = landmarks68 = None
         if options.output == "head":
             stages.start("fit")
-            head, landmarks68 = _fit_head(maps, depth, crop_transform, face, loaded.scale, options)
+            head, landmarks68 = _fit_head(maps, depth, crop_transform, face, options)
             if options.head_texture_size:
                 stages.start("texture")
                 from .template_model import load_template

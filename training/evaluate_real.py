@@ -68,6 +68,9 @@ ON_FACE_MARGIN = 0.2
 tip (landmark 30) lies in the crop's middle, ``[m, 1 - m]`` of its side along both axes; otherwise the crop
 is on another face or a false one (``wrong_face``). With a detected face, the nose tip must lie in its box."""
 
+ON_FACE_BOX_MARGIN = 0.25
+"""With a detected face, its box grown by this fraction of its side on every side must hold the nose tip."""
+
 GRID_CELL = 160  # px, side of each contact-sheet cell
 GRID_TURN_DEG = 45.0  # the second view of the result
 
@@ -135,7 +138,7 @@ def depth_at(result: Any, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _on_face(result: Any, nose_xy: np.ndarray) -> bool:
     """The detected face holds the point (original photo px).
 
-    With a detected face (``result.face``, working-photo px), the point must lie inside its box; the
+    With a detected face (``result.face``, working-photo px), the point must lie inside its box grown by :data:`ON_FACE_BOX_MARGIN`; the
     crop itself is centred on the head, behind a turned face, so its middle is not the test. Without one
     (a caller's crop box), the point must lie in the crop's middle (:data:`ON_FACE_MARGIN`).
     """
@@ -143,7 +146,8 @@ def _on_face(result: Any, nose_xy: np.ndarray) -> bool:
     xy = np.asarray(nose_xy, dtype=np.float64)[:2] * [pw / ow, ph / oh]
     face = getattr(result, "face", None)
     if face is not None:
-        return bool(face.x <= xy[0] <= face.x + face.w and face.y <= xy[1] <= face.y + face.h)
+        mx, my = ON_FACE_BOX_MARGIN * face.w, ON_FACE_BOX_MARGIN * face.h  # a profile's nose tip sits at its edge
+        return bool(face.x - mx <= xy[0] <= face.x + face.w + mx and face.y - my <= xy[1] <= face.y + face.h + my)
     uv = result.crop_transform.to_crop(xy[None, :])
     frac = uv[0] / np.asarray(result.crop).shape[0]
     return bool(np.all((frac >= ON_FACE_MARGIN) & (frac <= 1.0 - ON_FACE_MARGIN)))

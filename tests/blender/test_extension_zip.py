@@ -57,6 +57,8 @@ def test_zip_holds_the_add_on_and_wheels_but_no_training_tests_or_benchmarks(ext
     # The face detector (YuNet, Apache-2.0) with its licence and hash manifest.
     detector = {"core/detector/yunet_n_320_320.onnx", "core/detector/LICENSE", "core/detector/manifest.json"}
     assert detector <= set(names)
+    for part in ("ict_head.npz", "manifest.json", "LICENSE", "CREDITS.md"):  # the template head, MIT
+        assert f"core/template/{part}" in names
     assert any(n.startswith("wheels/torch-2.13.0") for n in names)
     assert any(n.startswith("wheels/scipy-") for n in names)
     assert any(n.startswith("wheels/opencv_python_headless-4.") for n in names)

@@ -351,3 +351,45 @@ def test_real_predict_path_with_untrained_weights(sample_rgb: np.ndarray, untrai
     with pytest.raises(FaceFromPhotoError, match="do not match their manifest"):
         reconstruct(sample_rgb, options)
     pipeline.clear_model_cache()
+
+
+# --------------------------------------------------------------------------- template head output
+
+
+def test_output_option_is_checked() -> None:
+    assert ReconstructOptions().output == "relief"
+    with pytest.raises(FaceFromPhotoError, match="output 'bust' is unknown"):
+        ReconstructOptions(output="bust")
+    with pytest.raises(FaceFromPhotoError, match="head_depth_weight"):
+        ReconstructOptions(head_depth_weight=-1.0)
+    with pytest.raises(FaceFromPhotoError, match="head texture size 512"):
+        ReconstructOptions(head_texture_size=512)
+
+
+def test_head_output_without_correspondences_is_one_sentence(
+    sample_rgb: np.ndarray, fake_network: list
+) -> None:
+    # the analytic sphere has no correspondence map (all zeros): nothing to fit the head to
+    with pytest.raises(FaceFromPhotoError, match="too few to fit the template head") as info:
+        reconstruct(sample_rgb, ReconstructOptions(output="head"))
+    assert str(info.value).count(". ") == 0
+
+
+@needs_weights
+def test_head_output_on_the_sample_photo(sample_photo: Path) -> None:
+    relief = reconstruct(sample_photo, ReconstructOptions())
+    assert relief.head is None and relief.landmarks68_px is None and "fit" not in relief.timings
+    rec = reconstruct(sample_photo, ReconstructOptions(output="head", head_texture_size=1024))
+    assert "fit" in rec.timings and "texture" in rec.timings and rec.head is not None
+    assert rec.head.texture.tiles.shape == (2, 1024, 1024, 3)
+    assert rec.head.vertices.shape == (26719, 3) and len(rec.head.expression_names) == 53
+    assert (rec.head.expression >= 0).all() and (rec.head.expression <= 1).all()
+    lm = rec.landmarks68_px
+    assert lm.shape == (68, 3) and np.isfinite(lm).all()
+    box = rec.face
+    x, y = lm[:, 0], lm[:, 1]
+    assert (x > box.x - box.w * 0.3).all() and (x < box.x + box.w * 1.3).all()
+    assert (y > box.y - box.h * 0.3).all() and (y < box.y + box.h * 1.3).all()
+    assert lm[36:42, 0].mean() < lm[42:48, 0].mean()  # subject's right eye on the image's left
+    assert lm[36:48, 1].mean() < lm[30, 1] < lm[48:68, 1].mean()  # eyes, nose tip, mouth downwards
+    assert lm[30, 2] > lm[0, 2] and lm[30, 2] > lm[16, 2]  # the nose is nearer than the jaw's ends

@@ -30,6 +30,7 @@ printed. The dev photos are for measuring only: never commit the JSON's photo na
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import time
@@ -407,6 +408,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--grid", default=None, help="PNG contact sheet: photo | shaded front | shaded 45 deg")
     ap.add_argument("--weights", default=None, help="network weights (default: the shipped core/weights)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    ap.add_argument("--output", choices=("relief", "head"), default=None,
+                    help="the pipeline's output (default: the product's); 'head' also scores the fitted "
+                    "template head's 68 landmarks (2D NME and their depth); its texture is not baked")
     args = ap.parse_args(argv)
 
     from core.pipeline import ReconstructOptions
@@ -416,6 +420,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
         torch.set_num_threads(args.threads)
     options = ReconstructOptions(weights=args.weights)
+    if args.output == "head":
+        options = dataclasses.replace(options, output="head", head_texture_size=0)
+    elif args.output == "relief":
+        options = dataclasses.replace(options, output="relief")
     names = set(grid_sample(load_folder(args.folder, args.limit))) if args.grid else None
 
     def progress(done: int, total: int, name: str) -> None:

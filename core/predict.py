@@ -26,7 +26,7 @@ from .models import DEFAULT_WEIGHTS
 from .network import FaceNet, NetConfig, fuse_batchnorm
 from .pointwise import pointwise_as_matmul
 from .views import forward_views
-from .weights_manifest import check_file_size, check_state, config_from_manifest, expected_state
+from .weights_manifest import check_state, config_from_manifest, expected_state
 
 MANIFEST_NAME = "manifest.json"
 MAX_MANIFEST_BYTES = 1 << 20  # a manifest is a few kB
@@ -236,12 +236,6 @@ def load_model(path: str | Path | None = None, device: str = "auto") -> FaceNet:
             "reinstall the extension."
         )
     try:
-        check_file_size(shapes, path.stat().st_size)
-    except ValueError as exc:
-        raise FaceFromPhotoError(
-            f"The network weights {path} cannot be read ({exc}); reinstall the extension."
-        ) from exc
-    try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, pickle error, ... all mean the same to the artist
         raise FaceFromPhotoError(
@@ -250,7 +244,7 @@ def load_model(path: str | Path | None = None, device: str = "auto") -> FaceNet:
     if not isinstance(state, dict):
         raise FaceFromPhotoError(f"The network weights {path} are not a state dict; reinstall the extension.")
     try:
-        check_state(shapes, state)
+        check_state(shapes, state)  # names, shapes and so the parameter count, before the real build
         model = model_from_state(cfg, state)
     except (ValueError, RuntimeError, AttributeError) as exc:
         raise FaceFromPhotoError(

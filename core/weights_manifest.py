@@ -12,12 +12,11 @@ in this order and before anything is allocated:
    :data:`MAX_LEVELS` levels, block counts, an odd kernel, a known
    upsampling), giving the :class:`~core.network.NetConfig`;
 2. :func:`expected_state` builds the network on PyTorch's ``meta`` device
-   (shapes only, no memory) and counts its parameters and buffers, N; N must
-   not exceed :data:`MAX_PARAMETERS`, and the weights file must hold at least
-   2 N bytes (:func:`check_file_size`: float16, the smallest dtype exported),
-   checked before the file is unpickled;
-3. :func:`check_state` compares the loaded state dict's names and shapes with
-   the expected ones, so the real model is only built when it will fit.
+   (shapes only, no memory) and counts its parameters and buffers,
+   N = sum of the products of the shapes; N must not exceed :data:`MAX_PARAMETERS`;
+3. :func:`check_state` compares the loaded state dict's names and shapes (and
+   so its count of values) with the expected ones, so the real model is only
+   built when the weights fill it exactly.
 
 Every problem raises :class:`ValueError` with the reason; ``core.predict``
 turns it into the artist's sentence.
@@ -38,7 +37,6 @@ MAX_WIDTH = 2048  # channels of any level (the shipped networks use at most 640)
 MAX_BLOCKS = 32  # encoder_blocks and bottleneck_blocks each
 MAX_KERNEL = 15  # px, odd
 MAX_PARAMETERS = 100_000_000  # scalars in the state dict (the shipped networks: 2.8 M and 5.1 M)
-MIN_BYTES_PER_VALUE = 2  # float16
 
 
 def _whole(value: Any, name: str, lo: int, hi: int) -> int:
@@ -127,14 +125,6 @@ def state_size(shapes: Mapping[str, tuple[int, ...]]) -> int:
             n *= int(d)
         total += n
     return total
-
-
-def check_file_size(shapes: Mapping[str, tuple[int, ...]], file_bytes: int) -> None:
-    """Raise ``ValueError`` when a file of ``file_bytes`` cannot hold the N values (2 N bytes at least)."""
-    n = state_size(shapes)
-    if file_bytes < MIN_BYTES_PER_VALUE * n:
-        raise ValueError(f"the weights file has {file_bytes:,} bytes, too few for the {n:,} values "
-                         "the manifest's network needs")
 
 
 def check_state(shapes: Mapping[str, tuple[int, ...]], state: Mapping[str, Any]) -> None:

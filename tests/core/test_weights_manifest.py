@@ -18,10 +18,17 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 
 from core.errors import FaceFromPhotoError
 from core.predict import load_model, write_untrained_weights
-from core.weights_manifest import MAX_PARAMETERS, config_from_manifest, expected_state, state_size
+from core.weights_manifest import (
+    MAX_PARAMETERS,
+    check_state,
+    config_from_manifest,
+    expected_state,
+    state_size,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "core" / "weights" / "manifest.json"
@@ -81,17 +88,17 @@ def test_impossible_networks_are_refused_with_one_sentence(weights: Path, tmp_pa
     assert message.endswith("reinstall the extension.") and "\n" not in message
 
 
-def test_a_plausible_network_the_weights_cannot_hold_is_refused_before_unpickling(weights: Path,
+def test_a_plausible_network_the_weights_do_not_fill_is_refused_before_it_is_built(weights: Path,
                                                                                    tmp_path: Path) -> None:
-    # widths in range, 4x the values the file holds: refused from the file size, before torch.load
-    path = tampered(weights, tmp_path / "w", widths=[64, 96, 192, 384, 640],
-                    decoder_widths=[32, 48, 64, 128, 192])
-    with pytest.raises(FaceFromPhotoError, match="cannot be read .*too few for the"):
-        load_model(path, device="cpu")
-    # the same size, other shapes: refused from the state's shapes, before the real model is built
-    path = tampered(weights, tmp_path / "w2", decoder_widths=[12, 8, 16, 32, 48])
-    with pytest.raises(FaceFromPhotoError, match="do not fit the network architecture in the manifest"):
-        load_model(path, device="cpu")
+    # widths in range, 4x the values the file holds; then other shapes in the same levels
+    for k, config in enumerate(({"widths": [64, 96, 192, 384, 640], "decoder_widths": [32, 48, 64, 128, 192]},
+                                {"decoder_widths": [12, 8, 16, 32, 48]})):
+        path = tampered(weights, tmp_path / f"w{k}", **config)
+        with pytest.raises(FaceFromPhotoError, match="do not fit the network architecture in the manifest"):
+            load_model(path, device="cpu")
+    with pytest.raises(ValueError, match="has shape"):
+        check_state(expected_state(config_from_manifest({"config": {"kernel": 5}})),
+                    torch.load(weights, weights_only=True))
 
 
 ABSURD_CHILD = """

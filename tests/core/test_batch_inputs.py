@@ -133,12 +133,15 @@ def test_report_path_that_is_a_photo_or_a_foreign_file_is_refused(tmp_path: Path
     }
     notes = tmp_path / "notes.json"
     notes.write_text('{"shopping": ["milk"]}')
-    cases[notes] = "exists and is not a report of this add-on"
+    cases[notes] = "is an existing file that is not a report of this add-on"
+    cases[tmp_path / "c.jpg"] = "is an existing file that is not a report"  # a photo not in this batch
+    (tmp_path / "c.jpg").write_bytes(SAMPLE.read_bytes())
     for path, words in cases.items():
         with pytest.raises(FaceFromPhotoError) as info:
             check_report_path(path, inputs)
         assert words in str(info.value) and one_sentence(str(info.value)), (path, str(info.value))
     assert notes.read_text() == '{"shopping": ["milk"]}' and a.read_bytes() == SAMPLE.read_bytes()
+    assert (tmp_path / "c.jpg").read_bytes() == SAMPLE.read_bytes()
     # an earlier report, complete or cut short by a kill, may be replaced
     done = tmp_path / "done.json"
     write_json_atomic(done, {"version": 1, "photos": []})

@@ -9,7 +9,8 @@ not its own: ``--report a.jpg b.jpg`` would otherwise take the photo
   one of the input photos, and, when it exists, is a report of this add-on
   (:func:`is_report`; one cut short by a hard kill still counts; with
   ``--resume`` any ``.json`` file, which the batch sets aside as damaged);
-- the output folder is not one of the input photos (nor any other file);
+- the output folder is not one of the input photos (nor any other file),
+  and its path is valid UTF-8 (Blender's glTF exporter cannot write elsewhere);
 - an output file of a photo is neither one of the input photos nor a folder
   (checked per photo by :func:`output_problem`: that photo fails with one
   sentence, the batch goes on).
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from .console import printable
 from .errors import FaceFromPhotoError
 
 REPORT_SUFFIX = ".json"
+_SURROGATE = re.compile(r"[\ud800-\udfff]")  # undecodable bytes of a non-UTF-8 file name
 MAX_REPORT_PEEK_BYTES = 64 * 1024 * 1024  # an existing report larger than this is not read
 
 
@@ -146,6 +149,11 @@ def check_output_folder(out_dir: str | os.PathLike[str], inputs: InputSet) -> Pa
     if (path.exists() or path.is_symlink()) and not path.is_dir():
         raise FaceFromPhotoError(
             f"The output folder '{shown}' exists and is not a folder; give -o a folder."
+        )
+    if _SURROGATE.search(os.path.abspath(path)):  # Blender's glTF exporter cannot write there
+        raise FaceFromPhotoError(
+            f"The output folder '{shown}' has a name that is not valid UTF-8, which Blender's exporters "
+            "cannot write to; give -o a folder whose name is valid UTF-8."
         )
     return path
 

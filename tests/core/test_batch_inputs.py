@@ -152,6 +152,10 @@ def test_report_path_that_is_a_photo_or_a_foreign_file_is_refused(tmp_path: Path
     assert check_report_path(tmp_path / "fresh.json", inputs) == tmp_path / "fresh.json"
     with pytest.raises(FaceFromPhotoError, match="is one of the input photos; give -o a folder"):
         check_output_folder(a, inputs)
+    latin1 = tmp_path / os.fsdecode(b"sortie-\xe9t\xe9")
+    with pytest.raises(FaceFromPhotoError, match=r"sortie-\\xe9t\\xe9' has a name that is not valid UTF-8"):
+        check_output_folder(latin1, inputs)
+    assert check_output_folder(tmp_path / "sortie-été", inputs) == tmp_path / "sortie-été"
 
 
 def test_an_output_that_is_an_input_photo_or_a_folder_fails_that_photo_only(tmp_path: Path) -> None:

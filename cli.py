@@ -79,12 +79,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def expand_photos(items: Sequence[str]) -> list[Path]:
-    """Files as given, photos inside folders (sorted), glob patterns expanded; order kept."""
+    """Files as given, photos inside folders (sorted), glob patterns expanded; order kept.
+
+    In a folder every entry with a photo extension that is not a folder is taken,
+    also a FIFO or a link to a device named like a photo: the batch reports it
+    in one sentence (``core.photo_input``) rather than skipping it unseen.
+    """
     out: list[Path] = []
     for item in items:
         p = Path(item)
         if p.is_dir():
-            out += sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in PHOTO_EXTENSIONS)
+            out += sorted(q for q in p.iterdir() if q.suffix.lower() in PHOTO_EXTENSIONS and not q.is_dir())
         elif not p.exists() and any(c in item for c in "*?["):
             out += [Path(q) for q in sorted(glob.glob(item))]
         else:

@@ -107,6 +107,7 @@ for key, value in {"int": 123, "fifo": str(photos / "fifo.jpg"), "zero": str(pho
     except ext.api.FaceFromPhotoError as e:
         api[key] = str(e)
 r["api"] = api
+r["expanded"] = sorted(os.fsencode(p.name).decode("latin-1") for p in ext.cli.expand_photos([str(photos)]))
 emit(r)
 """
 
@@ -150,6 +151,12 @@ def test_odd_inputs_and_a_closed_stdout_fail_one_photo_each_and_the_batch_goes_o
         status, error = e[name]
         assert status == "failed" and words in error and name in error and one_sentence(error), error
     assert odd["files"] == ["astronaut.glb", "café.glb", "report.json"], odd["files"]
+
+
+def test_a_folder_argument_takes_odd_entries_named_like_photos(outcome: dict) -> None:
+    # reported in one sentence each by the batch, never skipped unseen (a folder named x.jpg is skipped)
+    assert outcome["expanded"] == ["a.jpg", "astronaut.png", "b.jpg", "café.png", "fifo.jpg", "scan.tif",
+                                   "zero.jpg"], outcome["expanded"]
 
 
 def test_stdout_on_a_full_device_fails_nothing(outcome: dict) -> None:

@@ -7,7 +7,10 @@ photo into output files; :func:`run_batch` does everything around it:
 - output names: ``<out_dir>/<photo stem>.<format>``; photos sharing a stem get
   ``-2``, ``-3``, ... in the order of their sorted full paths;
 - never overwrite an existing output unless ``overwrite``; ``resume`` skips
-  photos whose report entry says ``ok`` and whose outputs all exist;
+  photos whose report entry says ``ok`` and whose outputs all exist; an
+  output that is one of the input photos, or a folder standing where it goes,
+  fails that photo even with ``overwrite`` (:func:`core.batch_paths.output_problem`);
+  stems are made valid UTF-8 (a non-UTF-8 name's bytes read as Latin-1);
 - each output is written atomically (:func:`atomic_write`: temporary file in
   the same folder, then ``os.replace``), so only complete files ever carry an
   output name; outputs get the permissions a plain ``open()`` gives (0666
@@ -23,7 +26,8 @@ photo into output files; :func:`run_batch` does everything around it:
   stops at once (``KeyboardInterrupt``); temporary files are still removed.
 
 A bad photo never stops the batch: its entry gets ``status = "failed"`` and
-the sentence of the error.
+the sentence of the error (any other exception: one line by cause,
+:func:`core.messages.error_sentence`).
 """
 
 from __future__ import annotations

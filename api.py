@@ -33,7 +33,7 @@ def __getattr__(name: str) -> Any:
 
 
 def reconstruct(
-    path: str | os.PathLike[str],
+    path: str | bytes | os.PathLike[str] | os.PathLike[bytes],
     *,
     collection: bpy.types.Collection | None = None,
     location: tuple[float, float, float] | None = None,
@@ -45,9 +45,9 @@ def reconstruct(
 
     Parameters
     ----------
-    path : str or path-like
+    path : str, bytes or path-like
         Photo of a face (JPEG, PNG, TIFF, BMP, WebP; ``//`` paths are relative
-        to the .blend).
+        to the .blend). A ``bytes`` path is decoded with ``os.fsdecode``.
     collection : bpy.types.Collection or None
         Where the object goes; default the active collection.
     location : (3,) float or None
@@ -85,7 +85,7 @@ def reconstruct(
     context = bpy.context
     prefs = preferences.get(context)
     values = {**preferences.default_values(context), **options}
-    photo = job.check_photo_path(os.fspath(path))
+    photo = job.check_photo_path(_photo_path_text(path))
     core_options = job.make_options(values)
     choices = job.BlenderChoices.from_preferences(prefs)
     if pack_images is not None:
@@ -95,6 +95,23 @@ def reconstruct(
     target = collection or context.collection or context.scene.collection
     where = tuple(location) if location is not None else tuple(context.scene.cursor.location)  # type: ignore[arg-type]
     return job.build_result(reco, collection=target, location=where, choices=choices)  # type: ignore[arg-type]
+
+
+def _photo_path_text(path: Any) -> str:
+    """The photo path as ``str``: ``bytes`` and ``PathLike[bytes]`` decoded with ``os.fsdecode``.
+
+    Anything that is not a path (an int, an image array, None) raises the
+    project's error with one sentence.
+    """
+    from .core.errors import FaceFromPhotoError
+
+    try:
+        return os.fsdecode(os.fspath(path))
+    except TypeError:
+        raise FaceFromPhotoError(
+            f"The photo must be a file path (str, bytes or pathlib.Path), not {type(path).__name__}; "
+            "pass the photo's path."
+        ) from None
 
 
 def remove(obj: bpy.types.Object) -> None:

@@ -79,12 +79,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def expand_photos(items: Sequence[str]) -> list[Path]:
-    """Files as given, photos inside folders (sorted), glob patterns expanded; order kept."""
+    """Files as given, photos inside folders (sorted), glob patterns expanded; order kept.
+
+    In a folder every entry with a photo extension that is not a folder is taken,
+    also a FIFO or a link to a device named like a photo: the batch reports it
+    in one sentence (``core.photo_input``) rather than skipping it unseen.
+    """
     out: list[Path] = []
     for item in items:
         p = Path(item)
         if p.is_dir():
-            out += sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in PHOTO_EXTENSIONS)
+            out += sorted(q for q in p.iterdir() if q.suffix.lower() in PHOTO_EXTENSIONS and not q.is_dir())
         elif not p.exists() and any(c in item for c in "*?["):
             out += [Path(q) for q in sorted(glob.glob(item))]
         else:
@@ -107,6 +112,41 @@ def option_values(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
+def checked_options(args: argparse.Namespace, photos: Sequence[Path]) -> tuple[Any, Any]:
+    """Every option through the checks the API and the panel use, before any photo starts.
+
+    Reconstruction options go through ``ReconstructOptions`` (via ``job.make_options``),
+    ``--subdivide`` through ``job.BlenderChoices`` (0 to ``job.SUBDIV_MAX``, as the
+    preferences' sliders), the output folder and ``--report`` through
+    ``core.batch_paths`` (never one of the photos, never a file that is not a report).
+
+    Returns
+    -------
+    (ReconstructOptions, BlenderChoices)
+
+    Raises
+    ------
+    FaceFromPhotoError
+        One sentence naming the option and the values it takes.
+    """
+    from . import preferences
+    from .blender import job
+    from .core.batch_paths import InputSet, check_output_folder, check_report_path
+
+    options = job.make_options(option_values(args))
+    choices = job.BlenderChoices.from_preferences(preferences.get(bpy.context))
+    levels = (choices.subdiv_levels, choices.subdiv_render_levels)
+    if args.subdivide is not None:
+        levels = (args.subdivide, args.subdivide)
+    # Always pack in batch runs: each .blend is self-contained, nothing piles up elsewhere.
+    choices = job.BlenderChoices(True, choices.store_maps, *levels)
+    inputs = InputSet(photos)
+    out_dir = check_output_folder(args.output, inputs)
+    check_report_path(args.report if args.report is not None else out_dir / "report.json", inputs,
+                      resume=args.resume)
+    return options, choices
+
+
 def _clear_startup_scene() -> None:
     """Remove the startup file's objects so each .blend holds only its face."""
     if bpy.data.filepath:
@@ -126,38 +166,32 @@ def _evaluated_counts(obj: bpy.types.Object) -> tuple[int, int]:
 
 
 def reconstruct_command(args: argparse.Namespace, stop: Any = None) -> int:
-    from . import preferences
     from .blender import job
     from .blender.build import remove_object
     from .blender.export import export
     from .blender.preview import write_preview
     from .core.batch import run_batch
+    from .core.console import stderr_console, stdout_console
     from .core.errors import FaceFromPhotoError
 
+    out, err = stdout_console(), stderr_console()
     photos = expand_photos(args.photos)
     if not photos:
-        print("No photos found; give photo files, folders of photos or glob patterns.", file=sys.stderr)
+        err.line("No photos found; give photo files, folders of photos or glob patterns.")
         return EXIT_USAGE
     formats = list(dict.fromkeys(args.formats or ["glb"]))
     try:
-        options = job.make_options(option_values(args))
+        options, choices = checked_options(args, photos)
     except FaceFromPhotoError as e:
-        print(str(e), file=sys.stderr)
+        err.line(str(e))
         return EXIT_USAGE
-    choices = job.BlenderChoices.from_preferences(preferences.get(bpy.context))
-    if args.subdivide is not None:
-        choices = job.BlenderChoices(choices.pack_images, choices.store_maps, max(0, args.subdivide),
-                                     max(0, args.subdivide))
-    # Always pack in batch runs: each .blend is self-contained, nothing piles up elsewhere.
-    choices = job.BlenderChoices(True, choices.store_maps, choices.subdiv_levels,
-                                 choices.subdiv_render_levels)
     if "blend" in formats:
         _clear_startup_scene()
     scene = bpy.context.scene
 
     def progress(fraction: float, message: str) -> None:
         if not args.quiet:
-            print(f"    {100 * fraction:3.0f}% {message}", flush=True)
+            out.line(f"    {100 * fraction:3.0f}% {message}")
 
     def process(photo: Path, outputs: dict[str, Path], should_stop: Any) -> dict[str, Any]:
         reco = job.run_core(str(photo), options, progress, should_stop)
@@ -183,11 +217,11 @@ def reconstruct_command(args: argparse.Namespace, stop: Any = None) -> int:
         photos, args.output, out_formats, process,
         overwrite=args.overwrite, resume=args.resume, report_path=args.report,
         options={**options.to_dict(), "formats": out_formats, "subdivision_levels": choices.subdiv_levels},
-        log=lambda line: print(line, flush=True), stop=stop,
+        log=out.line, stop=stop,
     )
     summary = report.summary()
-    print(f"{summary['ok']} ok, {summary['failed']} failed, {summary['skipped']} skipped"
-          f"{', interrupted' if report.interrupted else ''}; report: {report.path}", flush=True)
+    out.line(f"{summary['ok']} ok, {summary['failed']} failed, {summary['skipped']} skipped"
+             f"{', interrupted' if report.interrupted else ''}; report: {report.path}")
     return report.exit_code()
 
 
@@ -209,8 +243,10 @@ def main(argv: Sequence[str], stop: Any = None) -> int:
     try:
         return _main(argv, stop)
     except KeyboardInterrupt:  # a second Ctrl+C: the batch already cleaned up and wrote its report
-        print("Interrupted; only complete files were kept and report.json says which photos finished.",
-              file=sys.stderr, flush=True)
+        from .core.console import stderr_console
+
+        stderr_console().line("Interrupted; only complete files were kept and report.json says which photos "
+                              "finished.")
         return EXIT_INTERRUPTED
 
 
@@ -224,12 +260,10 @@ def _main(argv: Sequence[str], stop: Any) -> int:
         if args.command == "reconstruct":
             return reconstruct_command(args, stop)
     except Exception as e:  # noqa: BLE001 - one sentence, never a traceback
-        from .core.errors import FaceFromPhotoError
+        from .core.console import stderr_console
+        from .core.messages import error_sentence
 
-        if isinstance(e, FaceFromPhotoError):
-            print(str(e), file=sys.stderr)
-        else:
-            print(f"Unexpected error ({type(e).__name__}: {e}); please report this bug.", file=sys.stderr)
+        stderr_console().line(error_sentence(e))
         return 1
     return EXIT_USAGE
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import bpy
 
+from .blender.job import SUBDIV_MAX
 from .blender.settings import OptionProps, core_values
 
 DEVICE_ITEMS = [
@@ -37,10 +38,10 @@ class FaceFromPhotoPreferences(OptionProps, bpy.types.AddonPreferences):
                                                     "otherwise save them as files and reference them")
     store_maps: bpy.props.BoolProperty(name="Keep Predicted Maps", default=True,
                                        description="Keep normals, gradient, mask and depth as images")
-    subdiv_levels: bpy.props.IntProperty(name="Viewport Subdivision", default=0, min=0, max=3,
+    subdiv_levels: bpy.props.IntProperty(name="Viewport Subdivision", default=0, min=0, max=SUBDIV_MAX,
                                          description="Subdivision levels of the live stack in the viewport "
                                                      "(0 keeps it interactive)")
-    subdiv_render_levels: bpy.props.IntProperty(name="Render Subdivision", default=0, min=0, max=3,
+    subdiv_render_levels: bpy.props.IntProperty(name="Render Subdivision", default=0, min=0, max=SUBDIV_MAX,
                                                 description="Subdivision levels for rendering")
 
     def draw(self, context: bpy.types.Context) -> None:

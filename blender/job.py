@@ -106,14 +106,35 @@ class Worker:
 # --------------------------------------------------------------------------- building
 
 
+#: Largest subdivision level: each level quadruples the faces (a 128 px head at 3 levels has
+#: ~1.4 M faces); the preferences' sliders stop here and every entry point is checked against it.
+SUBDIV_MAX = 3
+
+
 @dataclass(frozen=True)
 class BlenderChoices:
-    """Blender-side choices copied from the preferences before work starts."""
+    """Blender-side choices copied from the preferences before work starts.
+
+    Validated on creation, whoever creates it (preferences, API, command line):
+    subdivision levels are whole numbers from 0 to :data:`SUBDIV_MAX`, else the
+    project's error with one sentence.
+    """
 
     pack_images: bool = True
     store_maps: bool = True
     subdiv_levels: int = 0
     subdiv_render_levels: int = 0
+
+    def __post_init__(self) -> None:
+        from ..core.errors import FaceFromPhotoError
+
+        for name in ("subdiv_levels", "subdiv_render_levels"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= SUBDIV_MAX:
+                raise FaceFromPhotoError(
+                    f"The subdivision level {value!r} is out of range; use a whole number from 0 to "
+                    f"{SUBDIV_MAX} (each level quadruples the faces)."
+                )
 
     @classmethod
     def from_preferences(cls, prefs: Any) -> BlenderChoices:
@@ -139,9 +160,15 @@ def image_folder() -> Path:
 
 
 def object_name(reco: Any) -> str:
-    """The photo's file stem ("Face" for an image given as an array)."""
+    """The photo's file stem ("Face" for an image given as an array).
+
+    Made valid UTF-8 (:func:`core.console.safe_name`), as Blender's names must be:
+    the bytes of a non-UTF-8 file name are read as Latin-1.
+    """
+    from ..core.console import safe_name
+
     source = getattr(reco, "source", None)
-    return Path(source).stem if source else "Face"
+    return safe_name(Path(source).stem) if source else "Face"
 
 
 def build_result(

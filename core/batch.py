@@ -7,7 +7,10 @@ photo into output files; :func:`run_batch` does everything around it:
 - output names: ``<out_dir>/<photo stem>.<format>``; photos sharing a stem get
   ``-2``, ``-3``, ... in the order of their sorted full paths;
 - never overwrite an existing output unless ``overwrite``; ``resume`` skips
-  photos whose report entry says ``ok`` and whose outputs all exist;
+  photos whose report entry says ``ok`` and whose outputs all exist; an
+  output that is one of the input photos, or a folder standing where it goes,
+  fails that photo even with ``overwrite`` (:func:`core.batch_paths.output_problem`);
+  stems are made valid UTF-8 (a non-UTF-8 name's bytes read as Latin-1);
 - each output is written atomically (:func:`atomic_write`: temporary file in
   the same folder, then ``os.replace``), so only complete files ever carry an
   output name; outputs get the permissions a plain ``open()`` gives (0666
@@ -23,13 +26,15 @@ photo into output files; :func:`run_batch` does everything around it:
   stops at once (``KeyboardInterrupt``); temporary files are still removed.
 
 A bad photo never stops the batch: its entry gets ``status = "failed"`` and
-the sentence of the error.
+the sentence of the error (any other exception: one line by cause,
+:func:`core.messages.error_sentence`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -38,7 +43,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .batch_paths import InputSet, output_problem
+from .console import safe_name
 from .errors import FaceFromPhotoError
+from .messages import error_sentence
 from .safe_write import (
     Transaction,
     Verifier,
@@ -54,6 +62,7 @@ from .safe_write import (
 )
 
 REPORT_VERSION = 1
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 
 
@@ -126,8 +135,12 @@ def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
     """Write ``obj`` as indented UTF-8 JSON, read back and compared before the rename.
 
     The report is never part of a photo's transaction: it is renamed at once.
+    Lone surrogates (the undecodable bytes of a non-UTF-8 file name) are
+    written as ``\\udcNN`` escapes: valid UTF-8 JSON that reads back as the
+    same ``str``, so the photo's path round-trips.
     """
-    text = json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
+    text = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(obj, indent=2, ensure_ascii=False))
+    text += "\n"
     with outside_transaction():
         return write_bytes_verified(path, text.encode("utf-8"))
 
@@ -148,6 +161,8 @@ def output_names(
         Output folder.
     formats : iterable of str
         Format names, used as file extensions (``"glb"`` -> ``.glb``).
+        Stems are made valid UTF-8 (:func:`core.console.safe_name`: a
+        non-UTF-8 name's bytes read as Latin-1), which every exporter accepts.
 
     Returns
     -------
@@ -161,11 +176,12 @@ def output_names(
     unique = list(dict.fromkeys(Path(p) for p in photos))
     groups: dict[str, list[Path]] = {}
     for p in unique:
-        groups.setdefault(p.stem.casefold(), []).append(p)
+        groups.setdefault(safe_name(p.stem).casefold(), []).append(p)
     stems: dict[Path, str] = {}
     for group in groups.values():
         for k, p in enumerate(sorted(group, key=lambda q: str(q.absolute()))):
-            stems[p] = p.stem if k == 0 else f"{p.stem}-{k + 1}"
+            stem = safe_name(p.stem)
+            stems[p] = stem if k == 0 else f"{stem}-{k + 1}"
     return {p: {fmt: out_dir / f"{stems[p]}.{fmt}" for fmt in formats} for p in unique}
 
 
@@ -462,6 +478,7 @@ def run_batch(
         report.started = previous.started
         report.entries = dict(previous.entries)  # kept until redone, so an interrupted resume loses nothing
     plan = output_names(photos, out_dir, formats)
+    inputs = InputSet(plan)
 
     own_stop = stop is None
     flag = stop or GracefulStop()
@@ -479,6 +496,12 @@ def run_batch(
                 report.record(PhotoEntry(key, "skipped", None, [str(p) for p in outputs.values()],
                                          old.timings, old.vertices, old.faces, old.files))
                 say(f"{prefix}: skipped (already done)")
+                continue
+            problem = output_problem(outputs, inputs)  # never write over a photo or into a folder's place
+            if problem is not None:
+                entry = PhotoEntry(key, "failed", problem)
+                report.record(entry)
+                say(f"{prefix}: failed: {entry.error}")
                 continue
             existing = [p for p in outputs.values() if p.exists()]
             if existing and not overwrite and not _ours(previous, key):
@@ -589,11 +612,8 @@ def _run_one(
                     pass
             if isinstance(e, Cancelled):
                 entry = PhotoEntry(key, "cancelled", str(e), files=kept)
-            elif isinstance(e, FaceFromPhotoError):
-                entry = PhotoEntry(key, "failed", str(e), files=kept)
-            elif isinstance(e, Exception):
-                message = f"Unexpected error ({type(e).__name__}: {e}); please report this bug."
-                entry = PhotoEntry(key, "failed", message, files=kept)
+            elif isinstance(e, Exception):  # one line by cause (core.messages), never a traceback
+                entry = PhotoEntry(key, "failed", error_sentence(e), files=kept)
             else:
                 entry = PhotoEntry(key, "cancelled", "The batch was stopped at once (second Ctrl+C).",
                                    files=kept)

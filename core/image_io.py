@@ -39,11 +39,11 @@ from pathlib import Path
 import numpy as np
 
 from .errors import FaceFromPhotoError
+from .photo_input import MAX_FILE_BYTES, read_photo_bytes
 
 MAX_PIXELS = 100_000_000
 MAX_JPEG_PIXELS = 200_000_000
 MAX_DECODED_BYTES = 400_000_000
-MAX_FILE_BYTES = 512 * 1024 * 1024
 MIN_SIDE = 32
 MAX_WORKING_SIDE = 3000
 NEUTRAL_GREY = 128  # background (0..255) that transparent pixels are composited on
@@ -314,8 +314,39 @@ def _downscale(image: np.ndarray, max_side: int | None) -> np.ndarray:
     return cv2.resize(np.ascontiguousarray(image), size, interpolation=cv2.INTER_AREA)
 
 
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-    """Scale any numeric dtype to uint8 (integers by their range, floats from [0, 1])."""
+def _check_float_range(image: np.ndarray, name: str) -> None:
+    """Refuse float pixels that mostly lie outside [0, 1] (a 0-255 float TIFF would read as white).
+
+    A quarter or more of the finite samples above 1 (or below 0) means the
+    image was not stored in the [0, 1] convention of float images; a few
+    bright highlights above 1 (HDR) are fine and are clipped. At most about
+    10^6 samples are inspected (a regular sub-grid).
+    """
+    step = max(1, int(np.sqrt(image.shape[0] * image.shape[1] / 1e6)))
+    sample = np.asarray(image[::step, ::step], dtype=np.float32)
+    finite = sample[np.isfinite(sample)]
+    if finite.size == 0:
+        raise FaceFromPhotoError(
+            f"'{name}' holds no finite pixel values (all NaN or infinite); save the photo again as an "
+            "8-bit JPEG or PNG."
+        )
+    over, under = float(np.mean(finite > 1.0)), float(np.mean(finite < 0.0))
+    if over >= 0.25 or under >= 0.25:
+        what = "over-exposed (white)" if over >= under else "black"
+        lo, hi = float(finite.min()), float(finite.max())
+        raise FaceFromPhotoError(
+            f"'{name}' holds floating-point pixels from {lo:.3g} to {hi:.3g}, "
+            f"outside the 0 to 1 range of float images, so it would read as {what}; scale its values to "
+            "0 to 1 or save it as an 8-bit or 16-bit image."
+        )
+
+
+def _to_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """Scale any numeric dtype to uint8 (integers by their range, floats from [0, 1]).
+
+    Float images whose values mostly lie outside [0, 1] are refused
+    (:func:`_check_float_range`) rather than clipped to a white or black picture.
+    """
     import cv2
 
     if image.dtype == np.uint8:
@@ -323,6 +354,7 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.bool_:
         return image.astype(np.uint8) * 255
     if np.issubdtype(image.dtype, np.floating):
+        _check_float_range(image, name)
         out = np.nan_to_num(image.astype(np.float32, copy=False), nan=0.0, posinf=1.0, neginf=0.0)
         return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
     if image.dtype == np.uint16:
@@ -340,7 +372,7 @@ def _composite(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return (out // 255).astype(np.uint8)
 
 
-def _normalise(image: np.ndarray, bgr: bool) -> np.ndarray:
+def _normalise(image: np.ndarray, bgr: bool, name: str = "image") -> np.ndarray:
     """(H, W[, C]) any dtype, BGR(A) or RGB(A) order -> (H, W, 3) uint8 RGB."""
     import cv2
 
@@ -352,7 +384,7 @@ def _normalise(image: np.ndarray, bgr: bool) -> np.ndarray:
             "(height, width, 1-4 channels); pass an RGB image."
         )
     c = image.shape[2]
-    image = _to_uint8(image).reshape(image.shape)  # cv2 drops a single channel axis
+    image = _to_uint8(image, name).reshape(image.shape)  # cv2 drops a single channel axis
     if c in (1, 2):
         rgb = cv2.cvtColor(np.ascontiguousarray(image[..., 0]), cv2.COLOR_GRAY2RGB)
     else:
@@ -456,14 +488,14 @@ def decode_photo(data: bytes, name: str = "photo", *, max_side: int | None = MAX
             header.width != header.height
         )
         original = (header.height, header.width) if swapped else (header.width, header.height)
-        image = _normalise(_downscale(decoded, max_side), bgr=True)
+        image = _normalise(_downscale(decoded, max_side), bgr=True, name=name)
     else:
         limit = min(MAX_PIXELS, MAX_DECODED_BYTES // (header.channels * header.bytes_per_sample))
         _refuse_large(header, limit, name)
         decoded = _imdecode(buf, cv2.IMREAD_UNCHANGED, name)
         decoded = _apply_orientation(decoded, header.orientation)
         original = (decoded.shape[1], decoded.shape[0])
-        image = _normalise(_downscale(decoded, max_side), bgr=True)
+        image = _normalise(_downscale(decoded, max_side), bgr=True, name=name)
     del decoded
     _check_size(image.shape[1], image.shape[0], name)
     return LoadedPhoto(image, original, image.shape[1] / original[0], header.format)
@@ -498,28 +530,13 @@ def load_photo_info(path: str | os.PathLike[str], *, max_side: int | None = MAX_
     Raises
     ------
     FaceFromPhotoError
-        Missing file, a folder, unreadable, empty, not an image, damaged,
-        too small or too large.
+        Missing file, a folder, a FIFO or device (:func:`core.photo_input.read_photo_bytes`:
+        only regular files are read, at most ``MAX_FILE_BYTES``), unreadable, empty, not an
+        image, damaged, too small or too large.
     """
     p = Path(os.fspath(path))
+    data = read_photo_bytes(p, limit=MAX_FILE_BYTES)
     name = p.name or str(p)
-    if not p.exists():
-        raise _fail(f"The photo '{p}' does not exist; check the path and try again.")
-    if p.is_dir():
-        raise _fail(f"'{p}' is a folder, not a photo; choose an image file.")
-    try:
-        size = p.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise _fail(
-                f"'{name}' is {size / 2**20:.0f} MB, larger than the {MAX_FILE_BYTES // 2**20} MB "
-                "this add-on reads; save a smaller JPEG or PNG and try again."
-            )
-        with open(p, "rb") as f:
-            data = f.read()
-    except PermissionError:
-        raise _fail(f"'{p}' cannot be read (permission denied); check the file's permissions.") from None
-    except OSError as e:
-        raise _fail(f"'{p}' cannot be read ({e.strerror or e}); check the file and try again.") from None
     return decode_photo(data, name, max_side=max_side)
 
 
@@ -576,6 +593,6 @@ def as_photo(image: np.ndarray, *, max_side: int | None = MAX_WORKING_SIDE) -> L
             "downscale it first."
         )
     if image.dtype not in (np.uint8, np.uint16, np.float32):
-        image = _to_uint8(image)
-    out = _normalise(_downscale(image, max_side), bgr=False)
+        image = _to_uint8(image, "image array")
+    out = _normalise(_downscale(image, max_side), bgr=False, name="image array")
     return LoadedPhoto(out, (w, h), out.shape[1] / w, "array")

@@ -26,8 +26,10 @@ from .models import DEFAULT_WEIGHTS
 from .network import FaceNet, NetConfig, fuse_batchnorm
 from .pointwise import pointwise_as_matmul
 from .views import forward_views
+from .weights_manifest import check_state, config_from_manifest, expected_state
 
 MANIFEST_NAME = "manifest.json"
+MAX_MANIFEST_BYTES = 1 << 20  # a manifest is a few kB
 MASK_THRESHOLD = 0.5  # head-probability threshold when the manifest names none
 MAX_SHIFT_PX = 32  # largest test-time shift (px of a 128 px crop); the head fills the middle 1/1.3
 MIN_SCALE, MAX_SCALE = 0.5, 2.0  # test-time resampling factors allowed
@@ -193,7 +195,9 @@ def load_model(path: str | Path | None = None, device: str = "auto") -> FaceNet:
     :class:`InferenceSettings`.
 
     Raises FaceFromPhotoError when the weights or manifest are missing,
-    unreadable, altered, or do not match the network architecture.
+    unreadable, altered, or do not match the network architecture; a
+    manifest describing an impossible or oversized network is refused before
+    any model is built (:mod:`core.weights_manifest`).
     """
     path = Path(path) if path is not None else DEFAULT_WEIGHTS
     manifest_path = path.parent / MANIFEST_NAME
@@ -206,13 +210,24 @@ def load_model(path: str | Path | None = None, device: str = "auto") -> FaceNet:
             f"The weights manifest {manifest_path} is missing; reinstall the extension or export weights."
         )
     try:
+        if manifest_path.stat().st_size > MAX_MANIFEST_BYTES:
+            raise ValueError("the manifest is too large")
         manifest = json.loads(manifest_path.read_text())
         expected = manifest["sha256"]
-        cfg = NetConfig.from_dict(manifest["config"])
+        if not isinstance(expected, str):
+            raise TypeError("sha256 is not a string")
         InferenceSettings.from_manifest(manifest)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise FaceFromPhotoError(
             f"The weights manifest {manifest_path} is unreadable ({type(exc).__name__}); "
+            "reinstall the extension."
+        ) from exc
+    try:  # the network the manifest describes, checked before anything is allocated (core.weights_manifest)
+        cfg = config_from_manifest(manifest)
+        shapes = expected_state(cfg)
+    except (ValueError, TypeError) as exc:
+        raise FaceFromPhotoError(
+            f"The weights manifest {manifest_path} describes an impossible network ({exc}); "
             "reinstall the extension."
         ) from exc
     if sha256_file(path) != expected:
@@ -229,8 +244,9 @@ def load_model(path: str | Path | None = None, device: str = "auto") -> FaceNet:
     if not isinstance(state, dict):
         raise FaceFromPhotoError(f"The network weights {path} are not a state dict; reinstall the extension.")
     try:
+        check_state(shapes, state)  # names, shapes and so the parameter count, before the real build
         model = model_from_state(cfg, state)
-    except (RuntimeError, AttributeError) as exc:
+    except (ValueError, RuntimeError, AttributeError) as exc:
         raise FaceFromPhotoError(
             f"The network weights {path} do not fit the network architecture in the manifest; "
             "reinstall the extension."

@@ -9,6 +9,7 @@ traceback text.
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -122,18 +123,16 @@ def test_bad_photo_gives_one_clear_sentence(tmp_path: Path, case: str) -> None:
 
 
 def test_unreadable_file_says_permission(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import builtins
-
     path = tmp_path / "locked.png"
     path.write_bytes(_encoded(".png"))
-    real_open = builtins.open
+    real_open = os.open
 
     def locked(file, *args, **kwargs):  # root ignores chmod, so refuse like the OS would
         if str(file) == str(path):
             raise PermissionError(13, "Permission denied", str(file))
         return real_open(file, *args, **kwargs)
 
-    monkeypatch.setattr(builtins, "open", locked)
+    monkeypatch.setattr(os, "open", locked)  # core.photo_input opens photos with os.open
     with pytest.raises(FaceFromPhotoError) as info:
         load_photo(path)
     assert str(info.value) == f"'{path}' cannot be read (permission denied); check the file's permissions."

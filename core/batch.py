@@ -230,13 +230,21 @@ class BatchReport:
 
         {"version": 1, "started": ISO time, "updated": ISO time,
          "interrupted": bool, "options": {...},
+         "startup": {"state": "done", "imports_s": s, "model_s": s, "total_s": s},
          "summary": {"ok": n, "failed": n, "skipped": n, "cancelled": n},
          "photos": [PhotoEntry as dict, ...]}
+
+    ``startup`` (present when the caller gave one) is this process's one-time
+    cost before the first photo: importing torch, OpenCV and SciPy, and loading
+    the network (:func:`core.warmup.startup_report`); the photos' timings then
+    leave it out.
     """
 
-    def __init__(self, path: str | os.PathLike[str], options: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], options: Mapping[str, Any] | None = None,
+                 startup: Mapping[str, Any] | None = None) -> None:
         self.path = Path(path)
         self.options = dict(options or {})
+        self.startup = dict(startup) if startup is not None else None
         self.started = _now()
         self.interrupted = False
         self.entries: dict[str, PhotoEntry] = {}
@@ -292,6 +300,7 @@ class BatchReport:
             "updated": _now(),
             "interrupted": self.interrupted,
             "options": self.options,
+            **({"startup": self.startup} if self.startup is not None else {}),
             "summary": self.summary(),
             "photos": [asdict(e) for e in self.entries.values()],
         }
@@ -376,6 +385,7 @@ def run_batch(
     options: Mapping[str, Any] | None = None,
     log: Callable[[str], None] | None = print,
     stop: GracefulStop | None = None,
+    startup: Mapping[str, Any] | None = None,
 ) -> BatchReport:
     """Process many photos, never stopping at a bad one; see the module notes.
 
@@ -399,6 +409,8 @@ def run_batch(
         Report file; default ``<out_dir>/report.json``.
     options : mapping or None
         Recorded in the report.
+    startup : mapping or None
+        The process's start-up (imports, network load), recorded as the report's ``startup``.
     log : callable(str) or None
         One line per photo (``[3/10] face.jpg: ok (0.41 s)``).
     stop : GracefulStop or None
@@ -418,7 +430,7 @@ def run_batch(
         ) from None
     report_path = Path(report_path) if report_path is not None else out_dir / "report.json"
     previous = BatchReport.load(report_path) if resume else None
-    report = BatchReport(report_path, options)
+    report = BatchReport(report_path, options, startup)
     if previous is not None:
         report.started = previous.started
     plan = output_names(photos, out_dir, formats)

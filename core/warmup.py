@@ -88,6 +88,21 @@ def lower_thread_priority() -> bool:
     return False
 
 
+def restore_thread_priority(native_id: int, nice: int) -> bool:
+    """Give the thread ``native_id`` its nice value ``nice`` back (Linux); True when the OS allowed it.
+
+    Lowering a nice value needs ``CAP_SYS_NICE`` or a ``RLIMIT_NICE`` above the
+    default 0, so for most users on Linux the thread keeps its low priority.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        os.setpriority(os.PRIO_PROCESS, native_id, nice)
+        return True
+    except (OSError, AttributeError):
+        return False
+
+
 def import_heavy_modules() -> None:
     """Import torch, cv2, SciPy's sparse solvers and the core modules built on them."""
     for name in HEAVY_MODULES:
@@ -114,7 +129,10 @@ class WarmUp:
         self._thread: threading.Thread | None = None
         self.times: WarmUpTimes | None = None
         self.error: BaseException | None = None
-        self.low_priority = False
+        self.low_priority = False  # the warm-up thread runs at a lowered priority
+        self.priority_restored = False  # a reconstruction waited and gave it its priority back
+        self._native_id: int | None = None
+        self._nice: int | None = None
 
     # ------------------------------------------------------------------ state
 
@@ -175,6 +193,9 @@ class WarmUp:
     def _work(self, weights: str | None, device: str, low_priority: bool) -> None:
         try:
             if low_priority:
+                self._native_id = threading.get_native_id()
+                if sys.platform.startswith("linux"):
+                    self._nice = os.getpriority(os.PRIO_PROCESS, self._native_id)
                 self.low_priority = lower_thread_priority()
             t0 = time.perf_counter()
             import_heavy_modules()
@@ -209,12 +230,16 @@ class WarmUp:
         Returns True when it had to wait. ``progress(0.0, WAIT_MESSAGE)`` is
         called once when the wait starts; ``should_stop()`` is asked every
         ``WAIT_STEP_S`` s and a True raises ``core.pipeline.Cancelled`` (the
-        warm-up itself goes on: it is shared).
+        warm-up itself goes on: it is shared). The artist now waits for the
+        warm-up, so its thread gets its normal priority back where the OS
+        allows it (:func:`restore_thread_priority`).
         """
         if self._finished.is_set():
             return False
         if progress is not None:
             progress(0.0, WAIT_MESSAGE)
+        if self.low_priority and self._native_id is not None and self._nice is not None:
+            self.priority_restored = restore_thread_priority(self._native_id, self._nice)
         while not self._finished.wait(WAIT_STEP_S):
             if should_stop is not None and should_stop():
                 from .pipeline import Cancelled

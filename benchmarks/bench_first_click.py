@@ -174,6 +174,7 @@ def main() -> None:
         print(json.dumps(child(Path(args.child), args.wait)))
         return
 
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     tmp = Path(tempfile.mkdtemp(prefix="ffp-bench-first-click-"))
     user = tmp / "user"
     t0 = time.perf_counter()
@@ -193,9 +194,9 @@ def main() -> None:
         baseline["ref"] = args.baseline_ref
         print(f"baseline {args.baseline_ref}, wait 0: enable {baseline['enable_s']:.3f} s, click -> object "
               f"{baseline['click_s']:.3f} s, second click {baseline['second_click_s']:.3f} s", flush=True)
-    load = os.getloadavg()
     print(json.dumps({"cases": cases, "baseline": baseline, "setup_click_s": setup["click_s"],
-                      "load_average": [round(x, 2) for x in load]}))
+                      "load_average_start": load_at_start,
+                      "load_average_end": [round(x, 2) for x in os.getloadavg()]}))
 
 
 if __name__ == "__main__":

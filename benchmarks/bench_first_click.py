@@ -26,16 +26,20 @@ path adds its 0.1 s polling timer on top.
 
 ``--baseline-ref REF`` also runs the wait-0 case on ``git archive REF`` (e.g.
 ``main``: the code before the warm-up) in the same run, for "no slower than
-today".
+today". ``--repeats K`` runs every case K times, the cases taking turns, and
+reports medians (the shared host's load changes by the minute).
 
-Per case: ``enable_s`` (``preferences.addon_enable``), ``heavy_after_enable``
+Per process: ``enable_s`` (``preferences.addon_enable``), ``heavy_after_enable``
 (torch / cv2 / scipy imported by enabling), ``warmup`` (``imports_s``,
 ``model_s``, ``total_s`` measured in the warm-up thread; ``wall_s`` from
 ``on_timer()`` to its end), ``click_s`` (click -> finished object),
 ``waited_for_warmup``, ``second_click_s``, ``peak_rss_mb`` (the process's
-peak resident memory) and ``rss_before_click_mb``. Last line: one JSON object.
+peak resident memory) and ``rss_before_click_mb``; per case the medians over its processes
+(``warmup_total_s`` = imports + network load in the warm-up thread), the
+largest peak RSS, and every process's figures under ``each``. Last line: one
+JSON object.
 
-Usage: ``.venv/bin/python benchmarks/bench_first_click.py [--waits 0 5] [--baseline-ref main]``
+Usage: ``.venv/bin/python benchmarks/bench_first_click.py [--waits 0 5] [--baseline-ref main] [--repeats 3]``
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -128,7 +133,10 @@ def child(source: Path, wait_s: float) -> dict:
     result = bpy.ops.face_from_photo.reconstruct(filepath=str(PHOTO))
     second_s = time.perf_counter() - t0
     assert result == {'FINISHED'}, result
+    import torch
+
     return {
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "wait_s": wait_s,
         "import_bpy_s": round(import_bpy_s, 3),
         "enable_s": round(enable_s, 4),
@@ -167,6 +175,7 @@ def main() -> None:
                         help="s between enable and click")
     parser.add_argument("--baseline-ref",
                         help="git ref to time with no wait too (the code before the warm-up)")
+    parser.add_argument("--repeats", type=int, default=1, help="processes per case, taking turns")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--wait", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -178,23 +187,40 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="ffp-bench-first-click-"))
     user = tmp / "user"
     t0 = time.perf_counter()
-    setup = run_child(ROOT, 0.0, user)  # installs the wheels once (Blender's cost, paid once per install)
-    print(f"setup process (wheel install + one click): {time.perf_counter() - t0:.1f} s", flush=True)
-    cases = []
-    for wait_s in args.waits:
-        case = run_child(ROOT, wait_s, user)
-        print(f"wait {wait_s:g} s: enable {case['enable_s']:.3f} s, warm-up {case['warmup']}, "
-              f"click -> object {case['click_s']:.3f} s, second click {case['second_click_s']:.3f} s, "
-              f"peak RSS {case['peak_rss_mb']:.0f} MB", flush=True)
-        cases.append(case)
-    baseline = None
+    setup = run_child(ROOT, 0.0, user)  # Blender's one-time set-up of the user folder, in no case
+    print(f"setup process (first enable in the user folder + one click): {time.perf_counter() - t0:.1f} s",
+          flush=True)
+    plan: list[tuple[str, Path, float]] = [("this tree", ROOT, w) for w in args.waits]
     if args.baseline_ref:
-        src = export_ref(args.baseline_ref, tmp / "baseline" / "src")
-        baseline = run_child(src, 0.0, user)
-        baseline["ref"] = args.baseline_ref
-        print(f"baseline {args.baseline_ref}, wait 0: enable {baseline['enable_s']:.3f} s, click -> object "
-              f"{baseline['click_s']:.3f} s, second click {baseline['second_click_s']:.3f} s", flush=True)
-    print(json.dumps({"cases": cases, "baseline": baseline, "setup_click_s": setup["click_s"],
+        plan.append((args.baseline_ref, export_ref(args.baseline_ref, tmp / "baseline"), 0.0))
+    runs: dict[tuple[str, float], list[dict]] = {(name, w): [] for name, _, w in plan}
+    for r in range(args.repeats):  # cases take turns, so a change in the host's load hits them all
+        for name, source, wait_s in plan:
+            case = run_child(source, wait_s, user)
+            runs[(name, wait_s)].append(case)
+            print(f"[{r + 1}/{args.repeats}] {name}, wait {wait_s:g} s: enable {case['enable_s']:.3f} s, "
+                  f"warm-up {case['warmup']}, click -> object {case['click_s']:.3f} s, "
+                  f"second click {case['second_click_s']:.3f} s, peak RSS {case['peak_rss_mb']:.0f} MB",
+                  flush=True)
+
+    def median(values: list[float]) -> float:
+        return round(statistics.median(values), 3)
+
+    cases = []
+    for (name, wait_s), items in runs.items():
+        cases.append({
+            "source": name, "wait_s": wait_s, "runs": len(items),
+            "enable_s": median([c["enable_s"] for c in items]),
+            "warmup_total_s": median([c["warmup"]["total_s"] for c in items if "total_s" in c["warmup"]])
+            if any("total_s" in c["warmup"] for c in items) else None,
+            "click_s": median([c["click_s"] for c in items]),
+            "second_click_s": median([c["second_click_s"] for c in items]),
+            "peak_rss_mb": max(c["peak_rss_mb"] for c in items),
+            "heavy_after_enable": sorted({m for c in items for m in c["heavy_after_enable"]}),
+            "each": items,
+        })
+    print(json.dumps({"cases": cases, "setup_click_s": setup["click_s"],
+                      "cpu_capability": setup["cpu_capability"],
                       "load_average_start": load_at_start,
                       "load_average_end": [round(x, 2) for x in os.getloadavg()]}))
 

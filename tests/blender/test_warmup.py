@@ -85,7 +85,7 @@ def test_the_preference_off_means_no_warm_up(run_bpy) -> None:
 
 
 FRESH_ENABLE = """
-import subprocess, sys
+import sys
 ext = enable_from_source()
 emit({"torch": "torch" in sys.modules, "cv2": "cv2" in sys.modules, "scipy": "scipy" in sys.modules,
       "state": importlib.import_module(MODULE + ".core.warmup").WARMUP.state})

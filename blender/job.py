@@ -57,13 +57,15 @@ def run_core(photo: str, options: Any, progress: Any = None, should_stop: Any = 
     """``core.pipeline.reconstruct`` (imports torch on first use).
 
     A background warm-up still under way (:mod:`.warmup`) is waited for first,
-    with ``progress`` told so; the network it loads is the one the
-    reconstruction then takes from the cache.
+    with ``progress`` told so; when none started yet, this thread does it
+    (``core.warmup.WarmUp.ensure``), so the timer that fires later finds it
+    done. Either way the network is loaded once and taken from the cache.
     """
     from ..core.pipeline import reconstruct
     from ..core.warmup import WARMUP
 
-    WARMUP.wait_with_progress(progress, should_stop)
+    WARMUP.ensure(getattr(options, "weights", None), getattr(options, "device", "auto"), progress,
+                  should_stop)
     return reconstruct(photo, options, progress=progress, should_stop=should_stop)
 
 

@@ -214,6 +214,29 @@ class WarmUp:
         finally:
             self._finished.set()
 
+    def ensure(
+        self,
+        weights: str | None = None,
+        device: str = "auto",
+        progress: Callable[[float, str], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:
+        """Before a reconstruction: do the warm-up here if none started, else wait for it.
+
+        A reconstruction that comes before the background warm-up started does
+        the warm-up itself, in its own thread and at its own priority (then
+        the warm-up started later finds it done and does nothing); one that
+        comes while it runs waits (:meth:`wait_with_progress`). A failure is
+        not raised here: the reconstruction's own ``get_model`` raises it with
+        its sentence, for the weights and device it asks for.
+        """
+        if self._claim():
+            if progress is not None:
+                progress(0.0, WAIT_MESSAGE)
+            self._work(weights, device, False)
+            return
+        self.wait_with_progress(progress, should_stop)
+
     # ------------------------------------------------------------------ waiting
 
     def wait(self, timeout: float | None = None) -> bool:

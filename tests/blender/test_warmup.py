@@ -64,6 +64,27 @@ def test_enable_imports_nothing_and_a_click_during_the_warm_up_loads_the_network
     assert r["torch_now"] and r["low_priority"]
 
 
+CLICK_FIRST = """
+import sys
+ext = enable_from_source()
+W = importlib.import_module(MODULE + ".core.warmup").WARMUP
+""" + COUNT_LOADS + """
+result = bpy.ops.face_from_photo.reconstruct(filepath=sys.argv[1])  # before the timer fired
+state_after_click = W.state
+ext.blender.warmup.on_timer()  # the timer, late
+emit({"result": sorted(result), "state_after_click": state_after_click,
+      "state_after_timer": W.state, "loads": loads})
+"""
+
+
+@pytest.mark.skipif(not WEIGHTS.is_file(), reason="needs the shipped weights")
+def test_a_click_before_the_timer_warms_up_itself_and_the_timer_does_nothing(run_bpy) -> None:
+    r = run_script(run_bpy, CLICK_FIRST, args=[str(PHOTO)])
+    assert r["result"] == ["FINISHED"]
+    assert r["state_after_click"] == "done" and r["state_after_timer"] == "done"
+    assert len(r["loads"]) == 1
+
+
 OFF = """
 import sys
 ext = enable_from_source()

@@ -113,6 +113,32 @@ def test_a_click_that_does_not_wait_still_loads_the_network_once(weights: str, l
     assert loads == [weights]
 
 
+def test_a_click_before_the_warm_up_started_does_it_itself(weights: str, loads: list[str]) -> None:
+    threads: list[str] = []
+
+    def load(weights_: str | None, device: str):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread().name)
+        return pipeline.get_model(weights_, device)
+
+    w = warmup.WarmUp(load_model=load)
+    messages: list[str] = []
+    w.ensure(weights, "cpu", lambda f, m: messages.append(m))
+    assert w.state == warmup.DONE and threads == [threading.current_thread().name]
+    assert messages == [warmup.WAIT_MESSAGE]
+    assert w.start(weights, "cpu") is False  # the timer firing later: nothing to do
+    w.ensure(weights, "cpu")  # the next click: nothing to do either
+    pipeline.get_model(weights, "cpu")
+    assert loads == [weights] and len(threads) == 1
+
+
+def test_ensure_leaves_failures_to_the_reconstruction(tmp_path: Path, weights: str, loads: list[str]) -> None:
+    w = warmup.WarmUp()
+    w.ensure(str(tmp_path / "missing.pt"), "cpu")  # does not raise
+    assert w.state == warmup.FAILED
+    w.ensure(weights, "cpu")  # a later click with good weights: not the old error either
+    assert pipeline.get_model(weights, "cpu")[0] is not None
+
+
 def test_waiting_can_be_cancelled_and_the_warm_up_goes_on(weights: str, loads: list[str]) -> None:
     gate = Gate()
     w = warmup.WarmUp(load_model=gate)

@@ -18,9 +18,9 @@ registers a one-shot timer that calls ``blender.warmup.on_timer``
 mode, so the benchmark calls that same callback itself, on the main thread, at
 the same moment: when the wait is at least ``TIMER_DELAY_S`` it sleeps
 ``TIMER_DELAY_S``, calls ``on_timer()`` and sleeps the rest of the wait. With a
-wait of 0 s the click comes before the timer would have fired, so no warm-up
-starts before it (in the UI the timer would then fire during the click and
-find everything loaded). The operator runs ``execute`` (blocking), which waits
+wait of 0 s the click comes before the timer would have fired: it does the
+warm-up itself (``core.warmup.WarmUp.ensure``), and in the UI the timer,
+firing during the click, then finds it started and does nothing. The operator runs ``execute`` (blocking), which waits
 for a running warm-up exactly as the UI's worker thread does; the UI's modal
 path adds its 0.1 s polling timer on top.
 

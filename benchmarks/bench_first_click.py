@@ -20,9 +20,10 @@ the same moment: when the wait is at least ``TIMER_DELAY_S`` it sleeps
 ``TIMER_DELAY_S``, calls ``on_timer()`` and sleeps the rest of the wait. With a
 wait of 0 s the click comes before the timer would have fired: it does the
 warm-up itself (``core.warmup.WarmUp.ensure``), and in the UI the timer,
-firing during the click, then finds it started and does nothing. The operator runs ``execute`` (blocking), which waits
-for a running warm-up exactly as the UI's worker thread does; the UI's modal
-path adds its 0.1 s polling timer on top.
+firing during the click, then finds it started and does nothing. The
+operator runs ``execute`` (blocking), which waits for a running warm-up
+exactly as the UI's worker thread does; the UI's modal path adds its 0.1 s
+polling timer on top.
 
 ``--baseline-ref REF`` also runs the wait-0 case on ``git archive REF`` (e.g.
 ``main``: the code before the warm-up) in the same run, for "no slower than
@@ -33,7 +34,11 @@ Per process: ``enable_s`` (``preferences.addon_enable``), ``heavy_after_enable``
 (torch / cv2 / scipy imported by enabling), ``warmup`` (``imports_s``,
 ``model_s``, ``total_s`` measured in the warm-up thread; ``wall_s`` from
 ``on_timer()`` to its end), ``click_s`` (click -> finished object),
-``waited_for_warmup``, ``second_click_s``, ``peak_rss_mb`` (the process's
+``waited_for_warmup``, ``second_click_s``, ``click_cpu_s`` and
+``second_click_cpu_s`` (CPU time of the main thread during the click: the
+work the click itself did, less sensitive to a loaded host than the wall
+time; the network's OpenMP threads and the warm-up thread are not in it),
+``peak_rss_mb`` (the process's
 peak resident memory) and ``rss_before_click_mb``; per case the medians over its processes
 (``warmup_total_s`` = imports + network load in the warm-up thread), the
 largest peak RSS, and every process's figures under ``each``. Last line: one
@@ -119,9 +124,9 @@ def child(source: Path, wait_s: float) -> dict:
 
     rss_before = current_rss_mb()
     running_at_click = core_warmup is not None and core_warmup.WARMUP.running
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     result = bpy.ops.face_from_photo.reconstruct(filepath=str(PHOTO))
-    click_s = time.perf_counter() - t0
+    click_s, click_cpu_s = time.perf_counter() - t0, time.thread_time() - c0
     assert result == {'FINISHED'}, result
     obj = bpy.context.view_layer.objects.active
     vertices = len(obj.data.vertices)
@@ -129,9 +134,9 @@ def child(source: Path, wait_s: float) -> dict:
         warm.update(core_warmup.WARMUP.times.to_dict())
         if "t" in ended:
             warm["wall_s"] = round(ended["t"] - t_timer, 3)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     result = bpy.ops.face_from_photo.reconstruct(filepath=str(PHOTO))
-    second_s = time.perf_counter() - t0
+    second_s, second_cpu_s = time.perf_counter() - t0, time.thread_time() - c0
     assert result == {'FINISHED'}, result
     import torch
 
@@ -145,6 +150,8 @@ def child(source: Path, wait_s: float) -> dict:
         "waited_for_warmup": running_at_click,
         "click_s": round(click_s, 3),
         "second_click_s": round(second_s, 3),
+        "click_cpu_s": round(click_cpu_s, 3),
+        "second_click_cpu_s": round(second_cpu_s, 3),
         "vertices": vertices,
         "rss_before_click_mb": round(rss_before, 1),
         "peak_rss_mb": round(rss_mb(), 1),
@@ -215,6 +222,8 @@ def main() -> None:
             if any("total_s" in c["warmup"] for c in items) else None,
             "click_s": median([c["click_s"] for c in items]),
             "second_click_s": median([c["second_click_s"] for c in items]),
+            "click_cpu_s": median([c["click_cpu_s"] for c in items]),
+            "second_click_cpu_s": median([c["second_click_cpu_s"] for c in items]),
             "peak_rss_mb": max(c["peak_rss_mb"] for c in items),
             "heavy_after_enable": sorted({m for c in items for m in c["heavy_after_enable"]}),
             "each": items,

@@ -3,15 +3,16 @@
 
 A fresh process pays about 2-3 s before its first reconstruction: importing
 torch (most of it), OpenCV and SciPy, then reading, checking and preparing the
-network (:func:`core.pipeline.get_model`). :class:`WarmUp` does that work once,
-either on a low-priority daemon thread (:meth:`WarmUp.start`, what the add-on
-does after it is enabled) or in the calling thread (:meth:`WarmUp.run`, what the
-batch command line does to time its start-up). States::
+network (:func:`core.pipeline.get_model`). :class:`WarmUp` does that work once:
+on a low-priority daemon thread (:meth:`WarmUp.start`, what the add-on does
+after it is enabled), in the calling thread (:meth:`WarmUp.run`, what the batch
+command line does to time its start-up), or in the thread of a reconstruction
+that comes before any warm-up started (:meth:`WarmUp.ensure`). States::
 
-    idle --start()/run()--> running --> done
-                                   \\--> failed   (the error is kept; the
-                                                  reconstruction that follows
-                                                  raises it again itself)
+    idle --start() / run() / ensure()--> running --> done
+                                                \\--> failed  (the error is kept;
+                                                     the reconstruction that
+                                                     follows raises it itself)
 
 The network goes into :func:`core.pipeline.get_model`'s cache, whose lock makes
 a reconstruction that asks for it while the warm-up loads it wait for that load
@@ -114,8 +115,8 @@ def import_heavy_modules() -> None:
 class WarmUp:
     """One-time, thread-safe warm-up: heavy imports, then the network into the model cache.
 
-    Only the first :meth:`start` or :meth:`run` does the work; later calls
-    return at once (``start``) or wait for it (``run``). ``load_model`` is the
+    Only the first :meth:`start`, :meth:`run` or :meth:`ensure` does the work;
+    later calls return at once (``start``) or wait for it (``run``, ``ensure``). ``load_model`` is the
     loader, ``core.pipeline.get_model`` by default (tests pass a counting
     wrapper around it).
     """
@@ -212,6 +213,7 @@ class WarmUp:
             self.error = err
             self._state = FAILED
         finally:
+            self._native_id = None  # the thread id may be reused once this thread ends
             self._finished.set()
 
     def ensure(
@@ -261,8 +263,9 @@ class WarmUp:
             return False
         if progress is not None:
             progress(0.0, WAIT_MESSAGE)
-        if self.low_priority and self._native_id is not None and self._nice is not None:
-            self.priority_restored = restore_thread_priority(self._native_id, self._nice)
+        native_id = self._native_id
+        if self.low_priority and native_id is not None and self._nice is not None:
+            self.priority_restored = restore_thread_priority(native_id, self._nice)
         while not self._finished.wait(WAIT_STEP_S):
             if should_stop is not None and should_stop():
                 from .pipeline import Cancelled

@@ -198,13 +198,12 @@ def reconstruct_command(args: argparse.Namespace) -> int:
             remove_object(obj)
         return {"vertices": vertices, "faces": faces, "timings": timings}
 
-    startup = warm_up(options, quiet=args.quiet)
     out_formats = formats + ([PREVIEW] if args.preview else [])
     report = run_batch(
         photos, args.output, out_formats, process,
         overwrite=args.overwrite, resume=args.resume, report_path=args.report,
         options={**options.to_dict(), "formats": out_formats, "subdivision_levels": choices.subdiv_levels},
-        log=lambda line: print(line, flush=True), startup=startup,
+        log=lambda line: print(line, flush=True), startup=lambda: warm_up(options, quiet=args.quiet),
     )
     summary = report.summary()
     print(f"{summary['ok']} ok, {summary['failed']} failed, {summary['skipped']} skipped"

@@ -385,7 +385,7 @@ def run_batch(
     options: Mapping[str, Any] | None = None,
     log: Callable[[str], None] | None = print,
     stop: GracefulStop | None = None,
-    startup: Mapping[str, Any] | None = None,
+    startup: Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None = None,
 ) -> BatchReport:
     """Process many photos, never stopping at a bad one; see the module notes.
 
@@ -409,8 +409,11 @@ def run_batch(
         Report file; default ``<out_dir>/report.json``.
     options : mapping or None
         Recorded in the report.
-    startup : mapping or None
-        The process's start-up (imports, network load), recorded as the report's ``startup``.
+    startup : mapping, callable() -> mapping, or None
+        The process's start-up (imports, network load), recorded as the report's
+        ``startup``. A callable does the start-up: it is called once the stop
+        flag is installed, so a signal during it ends the batch before the first
+        photo with ``"interrupted": true`` instead of a traceback.
     log : callable(str) or None
         One line per photo (``[3/10] face.jpg: ok (0.41 s)``).
     stop : GracefulStop or None
@@ -430,7 +433,7 @@ def run_batch(
         ) from None
     report_path = Path(report_path) if report_path is not None else out_dir / "report.json"
     previous = BatchReport.load(report_path) if resume else None
-    report = BatchReport(report_path, options, startup)
+    report = BatchReport(report_path, options, None if callable(startup) else startup)
     if previous is not None:
         report.started = previous.started
     plan = output_names(photos, out_dir, formats)
@@ -442,6 +445,9 @@ def run_batch(
         flag.__enter__()
     try:
         report.write()  # fail early when the report cannot be written
+        if callable(startup):
+            report.startup = dict(startup())
+            report.write()
         for k, (photo, outputs) in enumerate(plan.items(), start=1):
             if flag.requested:
                 break

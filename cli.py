@@ -9,7 +9,8 @@ With only the ``bpy`` Python package (no Blender binary), from the repository::
 
     python tools/face_from_photo_cli.py reconstruct photos/ -o out/ --format glb --preview
 
-One Blender process handles every photo; each gets ``<out>/<stem>.<format>``
+One Blender process handles every photo: it imports torch and loads the
+network once, before the first photo (``startup`` in the report); each gets ``<out>/<stem>.<format>``
 (glb, obj, ply with the modifier stack applied; blend with the live stack),
 optionally ``<stem>.preview.png``, and a line in ``<out>/report.json``. A bad
 photo is reported and skipped; the exit status is 0 when all succeeded, 1
@@ -165,6 +166,25 @@ def _evaluated_counts(obj: bpy.types.Object) -> tuple[int, int]:
         evaluated.to_mesh_clear()
 
 
+def warm_up(options: Any, *, quiet: bool = False, say: Any = None) -> dict[str, Any]:
+    """Import torch, OpenCV, SciPy and load the network once, before the first photo; timed.
+
+    Timers never fire in background mode, so the batch does the add-on's
+    warm-up (``core.warmup.WARMUP``) in its own thread. A network that cannot
+    load is recorded here and fails each photo with its sentence, as before.
+    """
+    from .core.warmup import WARMUP, startup_report
+
+    try:
+        WARMUP.run(options.weights, options.device)
+    except Exception:  # noqa: BLE001 - kept in the report; each photo then fails with its own sentence
+        pass
+    startup = startup_report()
+    if not quiet and "total_s" in startup:
+        (say or print)(f"Start-up: {startup['imports_s']:.2f} s imports, {startup['model_s']:.2f} s network")
+    return startup
+
+
 def reconstruct_command(args: argparse.Namespace, stop: Any = None) -> int:
     from .blender import job
     from .blender.build import remove_object
@@ -217,7 +237,7 @@ def reconstruct_command(args: argparse.Namespace, stop: Any = None) -> int:
         photos, args.output, out_formats, process,
         overwrite=args.overwrite, resume=args.resume, report_path=args.report,
         options={**options.to_dict(), "formats": out_formats, "subdivision_levels": choices.subdiv_levels},
-        log=out.line, stop=stop,
+        log=out.line, stop=stop, startup=lambda: warm_up(options, quiet=args.quiet, say=out.line),
     )
     summary = report.summary()
     out.line(f"{summary['ok']} ok, {summary['failed']} failed, {summary['skipped']} skipped"

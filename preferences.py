@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Add-on preferences: device, image packing and the default options."""
+"""Add-on preferences: network, device, background warm-up, image packing and the default options."""
 
 from __future__ import annotations
 
@@ -33,6 +33,10 @@ class FaceFromPhotoPreferences(OptionProps, bpy.types.AddonPreferences):
 
     device: bpy.props.EnumProperty(name="Device", items=DEVICE_ITEMS, default='auto',
                                    description="Where the network runs")
+    warm_up: bpy.props.BoolProperty(name="Warm Up in Background", default=True,
+                                    description="After Blender starts, load PyTorch and the network on a "
+                                                "low-priority thread, so the first reconstruction is as "
+                                                "quick as the next ones (the memory is taken from the start)")
     pack_images: bpy.props.BoolProperty(name="Pack Images", default=True,
                                         description="Pack the photo and the predicted maps into the .blend; "
                                                     "otherwise save them as files and reference them")
@@ -50,6 +54,7 @@ class FaceFromPhotoPreferences(OptionProps, bpy.types.AddonPreferences):
         col = layout.column(heading="Run")
         col.prop(self, "network")
         col.prop(self, "device")
+        col.prop(self, "warm_up")
         col = layout.column(heading="Images")
         col.prop(self, "pack_images")
         col.prop(self, "store_maps")

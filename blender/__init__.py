@@ -2,8 +2,9 @@
 """Blender side of Face from Photo: turn core's arrays into Blender data.
 
 The modules here import ``bpy`` and numpy only; core (torch, scipy, cv2) is
-imported lazily by :mod:`.job` when a reconstruction actually runs, so that
-enabling the extension stays cheap.
+imported lazily by :mod:`.job` when a reconstruction actually runs, or by the
+warm-up thread :mod:`.warmup` starts from a timer, so that enabling the
+extension stays cheap.
 
 - :mod:`.mesh`      arrays -> ``bpy.types.Mesh`` (``foreach_set``)
 - :mod:`.images`    numpy maps -> ``bpy.types.Image`` (packed or on disk)
@@ -14,4 +15,5 @@ enabling the extension stays cheap.
 - :mod:`.export`    glb/obj/ply/blend files, atomically, modifiers applied
 - :mod:`.preview`   the photo | normals | shaded preview PNG (Cycles)
 - :mod:`.settings`  the Scene settings group shown in the sidebar
+- :mod:`.warmup`    starts core's background warm-up after enabling
 """

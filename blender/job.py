@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Run the core pipeline for Blender: options, lazy imports, worker thread.
 
-Core (and with it torch, scipy, cv2) is imported only here and only when a
-reconstruction runs, never when the extension is enabled.
+Core (and with it torch, scipy, cv2) is imported only here, when a
+reconstruction runs, and by the background warm-up (:mod:`.warmup`), never
+when the extension is enabled.
 """
 
 from __future__ import annotations
@@ -53,9 +54,18 @@ def make_options(values: Mapping[str, Any]) -> Any:
 
 
 def run_core(photo: str, options: Any, progress: Any = None, should_stop: Any = None) -> Any:
-    """``core.pipeline.reconstruct`` (imports torch on first use)."""
-    from ..core.pipeline import reconstruct
+    """``core.pipeline.reconstruct`` (imports torch on first use).
 
+    A background warm-up still under way (:mod:`.warmup`) is waited for first,
+    with ``progress`` told so; when none started yet, this thread does it
+    (``core.warmup.WarmUp.ensure``), so the timer that fires later finds it
+    done. Either way the network is loaded once and taken from the cache.
+    """
+    from ..core.pipeline import reconstruct
+    from ..core.warmup import WARMUP
+
+    WARMUP.ensure(getattr(options, "weights", None), getattr(options, "device", "auto"), progress,
+                  should_stop)
     return reconstruct(photo, options, progress=progress, should_stop=should_stop)
 
 

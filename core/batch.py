@@ -232,13 +232,21 @@ class BatchReport:
 
         {"version": 1, "started": ISO time, "updated": ISO time,
          "interrupted": bool, "options": {...},
+         "startup": {"state": "done", "imports_s": s, "model_s": s, "total_s": s},
          "summary": {"ok": n, "failed": n, "skipped": n, "cancelled": n},
          "photos": [PhotoEntry as dict, ...]}
+
+    ``startup`` (present when the caller gave one) is this process's one-time
+    cost before the first photo: importing torch, OpenCV and SciPy, and loading
+    the network (:func:`core.warmup.startup_report`); the photos' timings then
+    leave it out.
     """
 
-    def __init__(self, path: str | os.PathLike[str], options: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], options: Mapping[str, Any] | None = None,
+                 startup: Mapping[str, Any] | None = None) -> None:
         self.path = Path(path)
         self.options = dict(options or {})
+        self.startup = dict(startup) if startup is not None else None
         self.started = _now()
         self.interrupted = False
         self.damaged = False  # set by load() for a report file that could not be read
@@ -333,6 +341,7 @@ class BatchReport:
             "updated": _now(),
             "interrupted": self.interrupted,
             "options": self.options,
+            **({"startup": self.startup} if self.startup is not None else {}),
             "summary": self.summary(),
             "photos": [asdict(e) for e in self.entries.values()],
         }
@@ -428,6 +437,7 @@ def run_batch(
     options: Mapping[str, Any] | None = None,
     log: Callable[[str], None] | None = print,
     stop: GracefulStop | None = None,
+    startup: Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None = None,
 ) -> BatchReport:
     """Process many photos, never stopping at a bad one; see the module notes.
 
@@ -451,6 +461,11 @@ def run_batch(
         Report file; default ``<out_dir>/report.json``.
     options : mapping or None
         Recorded in the report.
+    startup : mapping, callable() -> mapping, or None
+        The process's start-up (imports, network load), recorded as the report's
+        ``startup``. A callable does the start-up: it is called once the stop
+        flag is installed, so a signal during it ends the batch before the first
+        photo with ``"interrupted": true`` instead of a traceback.
     log : callable(str) or None
         One line per photo (``[3/10] face.jpg: ok (0.41 s)``).
     stop : GracefulStop or None
@@ -473,7 +488,7 @@ def run_batch(
     for folder in dict.fromkeys((out_dir, report_path.parent)):
         remove_stale_temporaries(folder)  # left by a killed run
     previous = _previous_report(report_path, say) if resume else None
-    report = BatchReport(report_path, options)
+    report = BatchReport(report_path, options, None if callable(startup) else startup)
     if previous is not None:
         report.started = previous.started
         report.entries = dict(previous.entries)  # kept until redone, so an interrupted resume loses nothing
@@ -486,6 +501,9 @@ def run_batch(
         flag.__enter__()
     try:
         report.write()  # fail early when the report cannot be written
+        if callable(startup):
+            report.startup = dict(startup())
+            report.write()
         for k, (photo, outputs) in enumerate(plan.items(), start=1):
             if flag.requested:
                 break

@@ -3,6 +3,8 @@
 
 import bpy
 
+from ..blender import warmup
+
 
 class FACE_PT_main(bpy.types.Panel):
     bl_label = "Face from Photo"
@@ -12,6 +14,7 @@ class FACE_PT_main(bpy.types.Panel):
     bl_category = "Face"
 
     def draw(self, context: bpy.types.Context) -> None:
+        warmup.request(context)  # shown before the enable timer fired: warm up now (no-op once started)
         layout = self.layout
         settings = getattr(context.scene, "face_from_photo", None)
         if settings is None:

@@ -223,6 +223,28 @@ def test_stop_request_cancels_the_current_photo_and_starts_no_other(tmp_path: Pa
     assert _files(out) == ["a.glb", "a.obj", "report.json"]
 
 
+def test_the_start_up_is_recorded_and_a_stop_during_it_starts_no_photo(tmp_path: Path) -> None:
+    photos = _photos(tmp_path, ["a.jpg", "b.jpg"])
+    calls: list[str] = []
+    startup = {"state": "done", "imports_s": 1.5, "model_s": 0.25, "total_s": 1.75}
+    report = run_batch(photos, tmp_path / "out", ["glb"], _process(calls), log=None, startup=startup)
+    assert json.loads(report.path.read_text())["startup"] == startup and calls == ["a.jpg", "b.jpg"]
+
+    stop = GracefulStop()
+
+    def start_up() -> dict:  # the signal arrives while torch is being imported
+        stop.request(signal.SIGINT)
+        return startup
+
+    report = run_batch(photos, tmp_path / "out2", ["glb"], _process(calls), log=None, stop=stop,
+                       startup=start_up)
+    saved = json.loads(report.path.read_text())
+    assert saved["startup"] == startup and saved["interrupted"] and saved["photos"] == []
+    assert report.exit_code() == EXIT_INTERRUPTED and calls == ["a.jpg", "b.jpg"]
+    no_startup = run_batch(photos, tmp_path / "out3", ["glb"], _process([]), log=None)
+    assert "startup" not in json.loads(no_startup.path.read_text())
+
+
 _SIGNAL_SCRIPT = textwrap.dedent(
     """
     import sys, time

@@ -139,16 +139,19 @@ def depth_at(result: Any, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _on_face(result: Any, nose_xy: np.ndarray) -> bool:
     """The detected face holds the point (original photo px).
 
-    With a detected face (``result.face``, working-photo px), the point must lie inside its box grown by :data:`ON_FACE_BOX_MARGIN`; the
-    crop itself is centred on the head, behind a turned face, so its middle is not the test. Without one
-    (a caller's crop box), the point must lie in the crop's middle (:data:`ON_FACE_MARGIN`).
+    With a detected face (``result.face``, working-photo px), the point must lie inside its box grown
+    by :data:`ON_FACE_BOX_MARGIN`; the crop itself is centred on the head, behind a turned face, so its
+    middle is not the test. Without one (a caller's crop box), the point must lie in the crop's middle
+    (:data:`ON_FACE_MARGIN`).
     """
     (ow, oh), (pw, ph) = result.original_size, result.photo_size
     xy = np.asarray(nose_xy, dtype=np.float64)[:2] * [pw / ow, ph / oh]
     face = getattr(result, "face", None)
     if face is not None:
-        mx, my = ON_FACE_BOX_MARGIN * face.w, ON_FACE_BOX_MARGIN * face.h  # a profile's nose tip sits at its edge
-        return bool(face.x - mx <= xy[0] <= face.x + face.w + mx and face.y - my <= xy[1] <= face.y + face.h + my)
+        # A profile's nose tip sits at its box's edge.
+        mx, my = ON_FACE_BOX_MARGIN * face.w, ON_FACE_BOX_MARGIN * face.h
+        return bool(face.x - mx <= xy[0] <= face.x + face.w + mx
+                    and face.y - my <= xy[1] <= face.y + face.h + my)
     uv = result.crop_transform.to_crop(xy[None, :])
     frac = uv[0] / np.asarray(result.crop).shape[0]
     return bool(np.all((frac >= ON_FACE_MARGIN) & (frac <= 1.0 - ON_FACE_MARGIN)))

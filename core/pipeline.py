@@ -686,7 +686,8 @@ def reconstruct(
 
                 template = load_template()
                 head.texture = bake_texture(
-                    template, head.fit, texture, crop_size=s, size=options.head_texture_size
+                    template, head.fit, texture, crop_size=s, size=options.head_texture_size,
+                    mask=mask,
                 )
                 head.detail_map = bake_detail(template, head.fit, depth, size=options.head_texture_size)
         stages.finish()

@@ -10,30 +10,36 @@ the back of the neck)::
 
 Everything that depends on the pose is computed per **vertex** (visibility, view angle,
 photo position, the smooth fill), interpolated to the texels of a low-resolution copy of
-the layout (``L = T / 4``, the texel table cached per template and size) and upsampled;
-only the photo itself is sampled at the full ``T`` (``cv2.remap``). Per vertex ``v``:
+the layout (``L = T / 4``; the texel table, a sparse (2 L^2, N) barycentric matrix, is
+cached per template and size) and upsampled; only the photo itself is sampled texel by
+texel, at up to ``COMPOSE_MAX`` px a side (``cv2.remap``; the crop has no finer detail),
+then resized to ``T``. Per vertex ``v``:
 
-1. **direct**: ``w_d = vis * cos^2 * ramp(cos)``, ``vis`` from a z-buffer of the posed skin
-   and eyes (core.zbuffer) eroded by one ring (a hidden neighbour hides the vertex), ``cos``
-   the normal's cosine to the view direction, ``ramp`` rising from 0 at ``min_cos`` to 1 at
-   ``2 min_cos``;
+1. **direct**: ``w_d = vis * mask * cos^2 * ramp(cos)``, ``vis`` from a z-buffer of the
+   posed skin and eyes (core.zbuffer) eroded by one ring (a hidden neighbour hides the
+   vertex), ``mask`` the network's head mask (clothes and background are not skin),
+   ``cos`` the normal's cosine to the view direction, ``ramp`` a smoothstep from 0 at
+   ``min_cos`` to 1 at ``2 min_cos``;
 2. **mirrored**: ``w_m = w_d(twin(v))`` with ``twin`` the vertex nearest the mirror image
-   ``x -> -x``; its colour is scaled by a smooth per-channel gain ``g = f / c_blur(twin)``
-   so the mirrored side takes the tone of the skin around it (an asymmetric light does not
-   paint one cheek lighter);
-3. **fill**: ``f`` minimises ``sum_v w_d (f_v - c_blur(v))^2 + lam sum_edges (f_a - f_b)^2
-   + eps sum_v (f_v - mean)^2`` over the skin graph (a screened Poisson smoothing, one
-   conjugate-gradient solve), so unseen skin (the back of the head, the far side of a
-   profile) takes the colour of the nearest seen skin and, far from it, the mean skin tone.
-   The graph is the mesh, so the fill is continuous across the UV seams and tiles.
+   ``x -> -x``; its colour is scaled by a smooth per-channel gain
+   ``g = S(w_d c) / S(w_d) / (S(w_m c_twin) / S(w_m))`` so the mirrored side takes the
+   tone of the skin around it (an asymmetric light does not paint one cheek lighter);
+3. **fill**: ``f = S(w_d c) / S(w_d)``, a normalised convolution on the skin graph with
+   ``S = (I + r^2 L)^-1`` (``L`` the graph Laplacian, ``r = FILL_REACH`` edges, factorised
+   once): every unseen vertex (the back of the head, the far side of a profile) takes the
+   weighted mean of the seen skin nearest it. The graph is the mesh, so the fill is
+   continuous across the UV seams and between the tiles. ``c`` is the photo blurred by
+   ``T_img / 256`` px.
 
 Texel colour ``= a_d c_direct + a_m g c_mirror + (1 - a_d - a_m) f`` with
-``a_d = min(1, w_d / w_full)``, ``a_m = (1 - a_d) min(1, w_m / w_full)``. Texels outside
-the UV islands (the gutters) keep the nearest island's attributes for a few texels (for
-mip-mapping) and the fill beyond.
+``a_d = min(1, w_d / W_FULL)``, ``a_m = (1 - a_d) min(1, w_m / W_FULL)``. Texels outside
+the UV islands (the gutters) continue the islands' maps for one low texel, copy the
+nearest island texel up to ``GUTTER_TEXELS`` (for mip-mapping) and take the fill beyond.
 
-The eyes take flat colours (``TextureBake.iris_rgb`` etc.): the iris is the median photo
-colour of the visible iris ring around the fitted pupils.
+The eyes: the iris colour is the median photo colour of the visible iris ring around the
+fitted pupils (the brightest quarter dropped: sclera, catch-lights); it is painted with the
+pupil and a darker limbal ring on an image for the sclera mesh (which covers the cornea),
+through that mesh's own UVs.
 """
 
 from __future__ import annotations
@@ -52,6 +58,9 @@ SUBPIXEL = 16  # fillConvexPoly fixed-point factor (shift = 4 bits)
 GUTTER_TEXELS = 3  # low-resolution texels the islands' attributes reach into the gutters
 W_FULL = 0.3  # cos^2 weight at which a texel takes the photo alone (cos ~ 0.55)
 IRIS_RADII_M = (0.0018, 0.0055)  # iris ring sampled around the pupil vertex, m
+PUPIL_RADIUS_M = 0.0018
+IRIS_RADIUS_M = 0.0060  # the limbus, where the iris meets the sclera
+EYE_TEXTURE_SIDE = 256  # px, the eye image for the M_Sclera* materials
 SCLERA_RGB = (226, 220, 212)
 EYELASH_RGB = (28, 22, 20)
 IRIS_FALLBACK_RGB = (92, 66, 48)  # a brown, when neither iris is visible
@@ -71,14 +80,21 @@ class TextureBake:
         Share of the direct photo sample in each texel's colour, [0, 1].
     mirrored : (2, T, T) bool
         Texels whose colour is mostly (> 1/2) from the mirrored side.
+    eye : (E, E, 3) uint8
+        Image for both ``M_Sclera*`` materials through their own UVs (u, v in [0, 1], row 0
+        at v = 1): the sclera mesh is the whole visible eyeball, cornea included, so the iris
+        (``iris_rgb``, a darker limbal ring) and the pupil are painted on it around the
+        pupil vertex.
     iris_rgb, sclera_rgb, eyelash_rgb : (3,) uint8
-        Flat colours for the ``M_Iris*``, ``M_Sclera*`` and ``M_EyeLashes`` materials (their
-        UVs overlap the face tile, so they get no image).
+        Flat colours for the ``M_Iris*`` (behind the cornea), ``M_Sclera*`` and
+        ``M_EyeLashes`` materials; the eyelash cards are opaque polygons, so give them an
+        alpha below 1 or hide them.
     """
 
     tiles: np.ndarray
     seen: np.ndarray
     mirrored: np.ndarray
+    eye: np.ndarray
     iris_rgb: np.ndarray
     sclera_rgb: np.ndarray
     eyelash_rgb: np.ndarray
@@ -140,6 +156,7 @@ class _Layout:
     bary: np.ndarray  # (3, 2 L L) float32, its barycentrics (extrapolated into the gutters)
     band: np.ndarray  # (2 L L,) float32, 1 on the islands and GUTTER_TEXELS around them
     inside: np.ndarray  # (2 L L,) bool, on an island
+    interpolate: object  # (2 L L, N) scipy CSR, the barycentric weights (3 per row)
 
 
 @dataclass(frozen=True)
@@ -192,9 +209,15 @@ def _layout(template: TemplateHead, size: int) -> _Layout:
         barys.append(bary.T.astype(np.float32))
         bands.append((~far).astype(np.float32))
         insides.append(inside.ravel())
-    out = _Layout(size=size, low=low, corner=np.ascontiguousarray(np.concatenate(corners, axis=1)),
-                  bary=np.ascontiguousarray(np.concatenate(barys, axis=1)), band=np.concatenate(bands),
-                  inside=np.concatenate(insides))
+    import scipy.sparse as sp
+
+    corner = np.concatenate(corners, axis=1)
+    bary = np.concatenate(barys, axis=1)
+    rows = np.tile(np.arange(corner.shape[1]), 3)
+    interpolate = sp.csr_matrix((bary.ravel(), (rows, corner.ravel())),
+                                shape=(corner.shape[1], template.n_vertices), dtype=np.float32)
+    out = _Layout(size=size, low=low, corner=np.ascontiguousarray(corner), bary=np.ascontiguousarray(bary),
+                  band=np.concatenate(bands), inside=np.concatenate(insides), interpolate=interpolate)
     _LAYOUTS.clear()  # one size at a time
     _LAYOUTS[key] = out
     return out
@@ -242,6 +265,47 @@ def _mesh(template: TemplateHead) -> _Mesh:
     return out
 
 
+_EYES: dict[str, np.ndarray] = {}
+
+
+def _eye_radius(template: TemplateHead) -> np.ndarray:
+    """(E, E) float32 distance, m, from each texel's surface point of the sclera UV layout to
+    its eye's pupil vertex (both eyes rasterised into the same square; NaN off the mesh). Cached."""
+    if template.sha256 in _EYES:
+        return _EYES[template.sha256]
+    side = EYE_TEXTURE_SIDE
+    out = np.full(side * side, np.nan, dtype=np.float32)
+    uv = template.loop_uv.astype(np.float64)
+    tex = np.stack([uv[:, 0] * side - 0.5, (1.0 - uv[:, 1]) * side - 0.5], axis=1)
+    v = template.neutral.astype(np.float64)
+    for material, pupil in (("M_ScleraRight", "right_eye"), ("M_ScleraLeft", "left_eye")):
+        loops, _ = _fan(template, (material,))
+        ids = _rasterise_ids(tex, loops, side)
+        flat = np.flatnonzero(ids)
+        which = ids.ravel()[flat] - 1
+        r, c = np.divmod(flat, side)
+        b = _barycentric(tex, loops, which, np.stack([c, r], axis=1).astype(np.float64))
+        pos = (v[template.loop_vertex[loops[which]]] * b[..., None]).sum(axis=1)
+        out[flat] = np.linalg.norm(pos - v[LANDMARK5_VERTICES[pupil]], axis=1)
+    out = out.reshape(side, side)
+    _EYES[template.sha256] = out
+    return out
+
+
+def _paint_eye(template: TemplateHead, iris: np.ndarray) -> np.ndarray:
+    """(E, E, 3) uint8 eye image: pupil, iris with a darker limbal ring, sclera (smooth borders)."""
+    r = _eye_radius(template)
+    r = np.where(np.isfinite(r), r, 1.0)[..., None]
+    iris_f = iris.astype(np.float32)
+    ring = np.clip((r - 0.7 * IRIS_RADIUS_M) / (0.3 * IRIS_RADIUS_M), 0.0, 1.0)  # 0 inner iris, 1 limbus
+    colour = iris_f * (1.0 - 0.45 * ring)
+    to_pupil = np.clip((PUPIL_RADIUS_M + 0.0003 - r) / 0.0006, 0.0, 1.0)  # 1 inside the pupil
+    colour = colour + (np.float32(14.0) - colour) * to_pupil
+    to_sclera = np.clip((r - IRIS_RADIUS_M) / 0.0005, 0.0, 1.0)
+    colour = colour + (np.asarray(SCLERA_RGB, np.float32) - colour) * to_sclera
+    return np.clip(colour + 0.5, 0, 255).astype(np.uint8)
+
+
 # --------------------------------------------------------------------------- per pose
 
 
@@ -274,7 +338,7 @@ def vertex_view(
     *,
     crop_size: int,
     image_size: int,
-    min_cos: float = 0.15,
+    min_cos: float = 0.3,
     depth_tolerance_m: float = 0.006,
 ) -> VertexView:
     """Visibility and view-angle weight of every vertex of ``fit`` in a square image.
@@ -352,10 +416,7 @@ def texel_attributes(template: TemplateHead, size: int, attrs: np.ndarray) -> tu
         1 on the islands and within ``GUTTER_TEXELS`` of them, else 0.
     """
     layout = _layout(template, size)
-    a = np.ascontiguousarray(attrs, dtype=np.float32)
-    out = np.take(a, layout.corner[0], axis=0) * layout.bary[0][:, None]
-    out += np.take(a, layout.corner[1], axis=0) * layout.bary[1][:, None]
-    out += np.take(a, layout.corner[2], axis=0) * layout.bary[2][:, None]
+    out = layout.interpolate @ np.ascontiguousarray(attrs, dtype=np.float32)
     low = layout.low
     return out.reshape(2, low, low, -1), layout.band.reshape(2, low, low)
 
@@ -380,11 +441,11 @@ def _smooth(mesh: _Mesh, values: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
     ``S = (I + lam L)^-1`` (factorised once per template), a smoothing whose reach is
     about ``sqrt(lam)`` edges and never ends, so every vertex gets the weighted mean of the
-    values nearest it; values (S, C), weights (S, C) or (S, 1) >= 0.
+    values nearest it; values (S, C), weights (S, 1) >= 0 (one for all columns).
     """
-    num = mesh.smoother.solve(np.ascontiguousarray(values * weights, dtype=np.float64))
-    den = mesh.smoother.solve(np.ascontiguousarray(np.broadcast_to(weights, values.shape), dtype=np.float64))
-    return num / np.maximum(den, 1e-12)
+    rhs = np.concatenate([values * weights, weights], axis=1).astype(np.float64)
+    out = mesh.smoother.solve(np.asfortranarray(rhs))
+    return out[:, :-1] / np.maximum(out[:, -1:], 1e-12)
 
 
 def _iris_colour(mesh: _Mesh, view: VertexView, photo: np.ndarray) -> np.ndarray:
@@ -410,8 +471,9 @@ def bake_texture(
     *,
     crop_size: int,
     size: int = 2048,
-    min_cos: float = 0.15,
+    min_cos: float = 0.3,
     depth_tolerance_m: float = 0.006,
+    mask: np.ndarray | None = None,
 ) -> TextureBake:
     """Bake ``image`` onto the skin UV tiles of the fitted head.
 
@@ -430,6 +492,9 @@ def bake_texture(
         Surfaces facing the camera at a cosine below this are unseen.
     depth_tolerance_m : float
         m; a vertex is hidden when the z-buffer holds a surface nearer than this.
+    mask : (S, S) bool or None
+        The network's head mask in crop px: skin that projects off it (onto clothes or the
+        background) counts as unseen (eroded by 1 px, softened over 1 px).
 
     Returns
     -------
@@ -446,15 +511,19 @@ def bake_texture(
 
     # per vertex: direct colour (blurred), its weight, the twin's, the fill and the mirror gain
     w_d = view.weight
+    if mask is not None:
+        m = cv2.erode(np.asarray(mask, dtype=np.uint8), np.ones((3, 3), np.uint8)).astype(np.float32)
+        m = cv2.GaussianBlur(m, (0, 0), 1.0)[..., None]
+        crop_xy = (view.points[:, :2] + 0.5) * (crop_size / t_img) - 0.5
+        w_d = w_d * np.clip(_bilinear(m, crop_xy[:, 0], crop_xy[:, 1])[:, 0] * 2.0 - 1.0, 0.0, 1.0)
     w_m = w_d[mesh.twin]
     skin = mesh.skin
     c_blur = _bilinear(blur, view.points[:, 0], view.points[:, 1])  # (N, 3)
     fill = np.zeros((template.n_vertices, 3), dtype=np.float32)
     gain = np.ones((template.n_vertices, 3), dtype=np.float32)
-    smooth = _smooth(mesh, np.concatenate([c_blur[skin], c_blur[mesh.twin[skin]]], axis=1),
-                     np.repeat(np.stack([w_d[skin], w_m[skin]], axis=1), 3, axis=1) + 1e-9)
-    fill[skin] = smooth[:, :3]
-    gain[skin] = np.clip((smooth[:, :3] + 8.0) / (smooth[:, 3:] + 8.0), 0.5, 2.0)
+    fill[skin] = _smooth(mesh, c_blur[skin], w_d[skin, None] + 1e-9)
+    twin_tone = _smooth(mesh, c_blur[mesh.twin[skin]], w_m[skin, None] + 1e-9)
+    gain[skin] = np.clip((fill[skin] + 8.0) / (twin_tone + 8.0), 0.5, 2.0)
     a_d = np.minimum(1.0, w_d / W_FULL)
     a_m = (1.0 - a_d) * np.minimum(1.0, w_m / W_FULL)
     twin_xy = view.points[mesh.twin, :2]
@@ -490,9 +559,10 @@ def bake_texture(
         tiles[k] = tile if side == size else cv2.resize(tile, (size, size), interpolation=cv2.INTER_CUBIC)
         seen[k] = cv2.resize(k_d, (size, size))
         mirrored[k] = cv2.resize(np.ascontiguousarray(t[..., 5]), (size, size)) > 0.5
+    iris = _iris_colour(mesh, view, photo)
     return TextureBake(
-        tiles=tiles, seen=seen, mirrored=mirrored,
-        iris_rgb=_iris_colour(mesh, view, photo),
+        tiles=tiles, seen=seen, mirrored=mirrored, eye=_paint_eye(template, iris),
+        iris_rgb=iris,
         sclera_rgb=np.array(SCLERA_RGB, dtype=np.uint8),
         eyelash_rgb=np.array(EYELASH_RGB, dtype=np.uint8),
     )

@@ -12,7 +12,7 @@ import pytest
 
 from core.template_fit import LANDMARK5_VERTICES, TemplateFit
 from core.template_model import load_template
-from core.texture_bake import _layout, bake_texture, texel_attributes, vertex_view
+from core.texture_bake import _eye_radius, _layout, bake_texture, texel_attributes, vertex_view
 from core.zbuffer import depth_buffer
 
 CROP = 128
@@ -128,3 +128,23 @@ def test_iris_colour_follows_the_photo_eyes(tpl):
         bake = bake_texture(tpl, fit, photo, crop_size=CROP, size=SIZE)
         assert np.abs(bake.iris_rgb.astype(int) - colour).max() <= 12, bake.iris_rgb
         assert bake.sclera_rgb.min() > 180 and bake.eyelash_rgb.max() < 60
+        # the eye image: dark pupil, the iris colour around it, white sclera beyond the limbus
+        r = _eye_radius(tpl)
+        assert bake.eye.shape == (256, 256, 3) and bake.eye.dtype == np.uint8
+        assert bake.eye[r < 0.001].max() < 40
+        iris = bake.eye[(r > 0.0025) & (r < 0.0035)].astype(int)
+        assert np.abs(np.median(iris, axis=0) - colour).max() <= 15
+        assert bake.eye[r > 0.008].min() > 180
+
+
+def test_clothes_off_the_head_mask_do_not_paint_the_neck(tpl):
+    photo = np.empty((IMAGE, IMAGE, 3), np.uint8)
+    photo[:] = SKIN
+    photo[int(IMAGE * 0.62):] = 0  # a black collar below the chin
+    mask = np.zeros((CROP, CROP), bool)
+    mask[: int(CROP * 0.62)] = True
+    bake = bake_texture(tpl, _fit(tpl, 0.0), photo, crop_size=CROP, size=SIZE, mask=mask)
+    off = np.abs(bake.tiles.astype(int) - SKIN).max(axis=-1)
+    assert (off <= 12).mean() > 0.999 and off.max() <= 40  # at most a faint line at the mask's edge
+    unmasked = bake_texture(tpl, _fit(tpl, 0.0), photo, crop_size=CROP, size=SIZE)
+    assert unmasked.tiles.min() < 60  # without the mask the collar lands on the neck

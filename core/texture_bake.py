@@ -19,7 +19,8 @@ then resized to ``T``. Per vertex ``v``:
    posed skin and eyes (core.zbuffer) eroded by one ring (a hidden neighbour hides the
    vertex), ``mask`` the network's head mask (clothes and background are not skin),
    ``cos`` the normal's cosine to the view direction, ``ramp`` a smoothstep from 0 at
-   ``min_cos`` to 1 at ``2 min_cos``;
+   ``min_cos`` to 1 at ``2 min_cos``; below the chin ``w_d`` is also multiplied by
+   ``exp(-(|c - c_cheeks| / NECK_SKIN_RGB_DISTANCE)^2)`` (a collar is not skin);
 2. **mirrored**: ``w_m = w_d(twin(v))`` with ``twin`` the vertex nearest the mirror image
    ``x -> -x``; its colour is scaled by a smooth per-channel gain
    ``g = S(w_d c) / S(w_d) / (S(w_m c_twin) / S(w_m))`` so the mirrored side takes the
@@ -65,6 +66,7 @@ SCLERA_RGB = (226, 220, 212)
 EYELASH_RGB = (28, 22, 20)
 IRIS_FALLBACK_RGB = (92, 66, 48)  # a brown, when neither iris is visible
 FILL_REACH = 6.0  # mesh edges, the fill's smoothing length
+NECK_SKIN_RGB_DISTANCE = 40.0  # RGB distance from the cheeks' colour at which neck skin counts 1/e
 COMPOSE_MAX = 1024  # texels a side at which the photo is sampled (the crop has at most 1024 px)
 
 
@@ -171,6 +173,8 @@ class _Mesh:
     occluders: np.ndarray  # (F_o, 3) skin and eyeball triangles
     twin: np.ndarray  # (N,) intp mirror twin
     iris: tuple[np.ndarray, np.ndarray]  # vertices near each pupil (right, left)
+    neck: np.ndarray  # (N,) bool, skin below the chin (clothes may cover it)
+    cheeks: np.ndarray  # (C,) intp, face vertices between the eyes' and the mouth's height
 
 
 _LAYOUTS: dict[tuple[str, int], _Layout] = {}
@@ -259,8 +263,15 @@ def _mesh(template: TemplateHead) -> _Mesh:
         ball = np.flatnonzero(template.part_mask(part))
         d = np.linalg.norm(v[ball] - v[LANDMARK5_VERTICES[name]], axis=1)
         iris.append(ball[(d >= IRIS_RADII_M[0]) & (d <= IRIS_RADII_M[1])])
+    chin_z = v[template.landmark68[8], 2]
+    neck = np.zeros(n, dtype=bool)
+    neck[skin] = v[skin, 2] < chin_z
+    lm = v[template.landmark68]
+    face = template.part_mask("face")
+    cheeks = np.flatnonzero(face & (v[:, 2] < lm[36:48, 2].min() - 0.01) & (v[:, 2] > lm[48:68, 2].max())
+                            & (np.abs(v[:, 0]) > 0.025) & (np.abs(v[:, 0]) < 0.05) & (v[:, 1] < -0.05))
     out = _Mesh(skin=skin, smoother=smoother, neighbours=neighbours, face_to_vertex=f2v, triangles=tri,
-                occluders=occ, twin=twin, iris=(iris[0], iris[1]))
+                occluders=occ, twin=twin, iris=(iris[0], iris[1]), neck=neck, cheeks=cheeks)
     _MESHES[template.sha256] = out
     return out
 
@@ -421,6 +432,12 @@ def texel_attributes(template: TemplateHead, size: int, attrs: np.ndarray) -> tu
     return out.reshape(2, low, low, -1), layout.band.reshape(2, low, low)
 
 
+def _erode(mesh: _Mesh, values: np.ndarray) -> np.ndarray:
+    """(N,) the smallest value over each vertex's one ring (itself included)."""
+    nb = mesh.neighbours
+    return np.minimum.reduceat(values[nb.indices], nb.indptr[:-1]).astype(values.dtype)
+
+
 def _bilinear(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """(n, C) float32 bilinear samples of ``image (H, W, C)`` at pixel-centre coordinates."""
     import cv2
@@ -516,9 +533,17 @@ def bake_texture(
         m = cv2.GaussianBlur(m, (0, 0), 1.0)[..., None]
         crop_xy = (view.points[:, :2] + 0.5) * (crop_size / t_img) - 0.5
         w_d = w_d * np.clip(_bilinear(m, crop_xy[:, 0], crop_xy[:, 1])[:, 0] * 2.0 - 1.0, 0.0, 1.0)
+    c_blur = _bilinear(blur, view.points[:, 0], view.points[:, 1])  # (N, 3)
+    # below the chin, colours far from the cheeks' skin are clothes (a collar, a scarf): unseen
+    cheeks = mesh.cheeks[w_d[mesh.cheeks] > 0.5 * W_FULL]
+    if len(cheeks) >= 20:
+        skin_rgb = np.median(c_blur[cheeks], axis=0)
+        gap = np.linalg.norm(c_blur - skin_rgb, axis=1) / NECK_SKIN_RGB_DISTANCE
+        w_d = np.where(mesh.neck, w_d * np.exp(-gap * gap), w_d).astype(np.float32)
+    if mask is not None or len(cheeks) >= 20:
+        w_d = _erode(mesh, w_d)  # no photo sample next to a vertex the mask or the collar test dropped
     w_m = w_d[mesh.twin]
     skin = mesh.skin
-    c_blur = _bilinear(blur, view.points[:, 0], view.points[:, 1])  # (N, 3)
     fill = np.zeros((template.n_vertices, 3), dtype=np.float32)
     gain = np.ones((template.n_vertices, 3), dtype=np.float32)
     fill[skin] = _smooth(mesh, c_blur[skin], w_d[skin, None] + 1e-9)

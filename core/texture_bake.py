@@ -29,8 +29,8 @@ then resized to ``T``. Per vertex ``v``:
    ``S = (I + r^2 L)^-1`` (``L`` the graph Laplacian, ``r = FILL_REACH`` edges, factorised
    once): every unseen vertex (the back of the head, the far side of a profile) takes the
    weighted mean of the seen skin nearest it. The graph is the mesh, so the fill is
-   continuous across the UV seams and between the tiles. ``c`` is the photo blurred by
-   ``T_img / 256`` px.
+   continuous across the UV seams and between the tiles. ``c`` is the photo at ``BLUR_SIDE`` px
+   blurred by 1 px.
 
 Texel colour ``= a_d c_direct + a_m g c_mirror + (1 - a_d - a_m) f`` with
 ``a_d = min(1, w_d / W_FULL)``, ``a_m = (1 - a_d) min(1, w_m / W_FULL)``. Texels outside
@@ -67,6 +67,7 @@ EYELASH_RGB = (28, 22, 20)
 IRIS_FALLBACK_RGB = (92, 66, 48)  # a brown, when neither iris is visible
 FILL_REACH = 6.0  # mesh edges, the fill's smoothing length
 NECK_SKIN_RGB_DISTANCE = 40.0  # RGB distance from the cheeks' colour at which neck skin counts 1/e
+BLUR_SIDE = 256  # px, the photo's side for the per-vertex colours of the fill (blurred by 1 px)
 COMPOSE_MAX = 1024  # texels a side at which the photo is sampled (the crop has at most 1024 px)
 
 
@@ -524,7 +525,9 @@ def bake_texture(
     view = vertex_view(template, fit, crop_size=crop_size, image_size=t_img, min_cos=min_cos,
                        depth_tolerance_m=depth_tolerance_m)
     photo = np.ascontiguousarray(image[..., :3], dtype=np.uint8)
-    blur = cv2.GaussianBlur(photo, (0, 0), max(1.0, t_img / 256.0)).astype(np.float32)
+    small = min(t_img, BLUR_SIDE)  # the blurred photo, sampled per vertex, at up to BLUR_SIDE px
+    blur = cv2.resize(photo, (small, small), interpolation=cv2.INTER_AREA).astype(np.float32)
+    blur = cv2.GaussianBlur(blur, (0, 0), 1.0)
 
     # per vertex: direct colour (blurred), its weight, the twin's, the fill and the mirror gain
     w_d = view.weight
@@ -533,7 +536,8 @@ def bake_texture(
         m = cv2.GaussianBlur(m, (0, 0), 1.0)[..., None]
         crop_xy = (view.points[:, :2] + 0.5) * (crop_size / t_img) - 0.5
         w_d = w_d * np.clip(_bilinear(m, crop_xy[:, 0], crop_xy[:, 1])[:, 0] * 2.0 - 1.0, 0.0, 1.0)
-    c_blur = _bilinear(blur, view.points[:, 0], view.points[:, 1])  # (N, 3)
+    blur_xy = (view.points[:, :2] + 0.5) * (small / t_img) - 0.5
+    c_blur = _bilinear(blur, blur_xy[:, 0], blur_xy[:, 1])  # (N, 3)
     # below the chin, colours far from the cheeks' skin are clothes (a collar, a scarf): unseen
     cheeks = mesh.cheeks[w_d[mesh.cheeks] > 0.5 * W_FULL]
     if len(cheeks) >= 20:
@@ -577,9 +581,9 @@ def bake_texture(
                            borderMode=cv2.BORDER_REPLICATE)
         mirror = cv2.remap(photo, cv2.resize(np.ascontiguousarray(t[..., 2:4]), up), None, cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REPLICATE)
-        out = cv2.resize(base, up)
-        out += cv2.resize(k_d, up)[..., None] * direct
-        out += cv2.resize(k_m, up) * mirror
+        out = cv2.multiply(direct, cv2.resize(cv2.merge([k_d, k_d, k_d]), up), dtype=cv2.CV_32F)
+        out = cv2.add(out, cv2.resize(base, up))
+        out = cv2.add(out, cv2.multiply(mirror, cv2.resize(k_m, up), dtype=cv2.CV_32F))
         tile = cv2.convertScaleAbs(out)  # rounds and saturates to uint8
         tiles[k] = tile if side == size else cv2.resize(tile, (size, size), interpolation=cv2.INTER_CUBIC)
         seen[k] = cv2.resize(k_d, (size, size))

@@ -512,7 +512,8 @@ def bake_texture(
         m; a vertex is hidden when the z-buffer holds a surface nearer than this.
     mask : (S, S) bool or None
         The network's head mask in crop px: skin that projects off it (onto clothes or the
-        background) counts as unseen (eroded by 1 px, softened over 1 px).
+        background) counts as unseen (eroded by 2 px, as the fit is not exact at the
+        silhouette, and softened over 1 px).
 
     Returns
     -------
@@ -532,7 +533,7 @@ def bake_texture(
     # per vertex: direct colour (blurred), its weight, the twin's, the fill and the mirror gain
     w_d = view.weight
     if mask is not None:
-        m = cv2.erode(np.asarray(mask, dtype=np.uint8), np.ones((3, 3), np.uint8)).astype(np.float32)
+        m = cv2.erode(np.asarray(mask, dtype=np.uint8), np.ones((5, 5), np.uint8)).astype(np.float32)
         m = cv2.GaussianBlur(m, (0, 0), 1.0)[..., None]
         crop_xy = (view.points[:, :2] + 0.5) * (crop_size / t_img) - 0.5
         w_d = w_d * np.clip(_bilinear(m, crop_xy[:, 0], crop_xy[:, 1])[:, 0] * 2.0 - 1.0, 0.0, 1.0)

@@ -157,3 +157,37 @@ def test_pixels_off_the_head_mask_are_not_skin(tpl):
     assert (off <= 12).mean() > 0.99 and bake.mirrored[0].mean() > 0.1  # the right side mirrored
     unmasked = bake_texture(tpl, _fit(tpl, 0.0), photo, crop_size=CROP, size=SIZE)
     assert (unmasked.tiles[..., 1] > 180).mean() > 0.05  # without the mask it is painted green
+
+
+def _sample(tile: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """(n, 3) bilinear colours of one tile (T, T, 3) at UVs within the tile."""
+    t = tile.shape[0]
+    x = (u * t - 0.5).astype(np.float32)
+    y = ((1.0 - v) * t - 0.5).astype(np.float32)
+    return cv2.remap(tile, x[None], y[None], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[0].astype(int)
+
+
+def test_no_seam_between_the_face_and_the_back_of_the_head(tpl):
+    photo = np.zeros((IMAGE, IMAGE, 3), np.uint8)
+    rows, cols = np.mgrid[:IMAGE, :IMAGE]
+    photo[..., 0] = 80 + cols * 150 // IMAGE
+    photo[..., 1] = 60 + rows * 150 // IMAGE
+    photo[..., 2] = 90
+    bake = bake_texture(tpl, _fit(tpl, 30.0), photo, crop_size=CROP, size=512)
+    # vertices on both skin tiles: the seam; compare the colours either side at their UVs
+    tile_of_loop = np.floor(tpl.loop_uv[:, 0]).astype(int)
+    skin = np.isin(tpl.polygon_material, [tpl.material_names.index(m) for m in ("M_Face", "M_BackHead")])
+    starts, totals = tpl.loop_start[skin], tpl.loop_total[skin]
+    skin_loops = np.concatenate([np.arange(s, s + n) for s, n in zip(starts, totals, strict=True)])
+    first = {}
+    for k in (0, 1):
+        loops = skin_loops[tile_of_loop[skin_loops] == k]
+        first[k] = dict(zip(tpl.loop_vertex[loops].tolist(), loops.tolist(), strict=True))
+    seam = sorted(set(first[0]) & set(first[1]))
+    assert len(seam) > 50
+    l0 = np.array([first[0][v] for v in seam])
+    l1 = np.array([first[1][v] for v in seam])
+    c0 = _sample(bake.tiles[0], tpl.loop_uv[l0, 0], tpl.loop_uv[l0, 1])
+    c1 = _sample(bake.tiles[1], tpl.loop_uv[l1, 0] - 1.0, tpl.loop_uv[l1, 1])
+    gap = np.abs(c0 - c1).max(axis=1)
+    assert np.median(gap) <= 2 and np.percentile(gap, 95) <= 6  # of 255

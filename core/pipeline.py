@@ -265,6 +265,13 @@ class HeadResult:
         Pixel <-> vertex pairs the fit used.
     texture : core.texture_bake.TextureBake or None
         The photo baked onto the skin UV tiles; None when ``head_texture_size`` is 0.
+    detail_map : (2, T, T) float32 or None
+        The relief's fine detail as a displacement along the surface normal, m (positive
+        outward), per texel of the same two skin UV tiles as ``texture.tiles`` (tile 0 the
+        face, ``u`` in [0, 1]; tile 1 the back of the head, ``u`` in [1, 2]; row 0 at
+        ``v = 1``), 0 where the photo does not see the skin and fading to 0 at that border
+        (core.detail_bake); drive a Displace modifier through the UVs with it (midlevel 0,
+        strength 1 in metres). None when ``head_texture_size`` is 0.
     """
 
     vertices: np.ndarray
@@ -275,6 +282,7 @@ class HeadResult:
     fit: Any
     correspondences: int
     texture: Any = None
+    detail_map: np.ndarray | None = None
 
 
 @dataclass
@@ -672,12 +680,16 @@ def reconstruct(
             head, landmarks68 = _fit_head(maps, depth, crop_transform, face, options)
             if options.head_texture_size:
                 stages.start("texture")
+                from .detail_bake import bake_detail
                 from .template_model import load_template
                 from .texture_bake import bake_texture
 
+                template = load_template()
                 head.texture = bake_texture(
-                    load_template(), head.fit, texture, crop_size=s, size=options.head_texture_size
+                    template, head.fit, texture, crop_size=s, size=options.head_texture_size,
+                    mask=mask,
                 )
+                head.detail_map = bake_detail(template, head.fit, depth, size=options.head_texture_size)
         stages.finish()
     except MemoryError:
         raise FaceFromPhotoError(

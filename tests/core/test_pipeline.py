@@ -382,6 +382,8 @@ def test_head_output_on_the_sample_photo(sample_photo: Path) -> None:
     rec = reconstruct(sample_photo, ReconstructOptions(output="head", head_texture_size=1024))
     assert "fit" in rec.timings and "texture" in rec.timings and rec.head is not None
     assert rec.head.texture.tiles.shape == (2, 1024, 1024, 3)
+    assert rec.head.detail_map.shape == (2, 1024, 1024) and rec.head.detail_map.dtype == np.float32
+    assert np.abs(rec.head.detail_map).max() < 0.01  # m
     assert rec.head.vertices.shape == (26719, 3) and len(rec.head.expression_names) == 53
     assert (rec.head.expression >= 0).all() and (rec.head.expression <= 1).all()
     lm = rec.landmarks68_px

@@ -199,11 +199,12 @@ def evaluate(count: int = DEFAULT_COUNT, weights: str | None = None, progress=No
 def table(bands: dict[str, Any]) -> str:
     """Markdown table of :func:`summarise`'s result."""
     cols = [("heads", "{}"), ("failed", "{}"), ("vertex_error_mm", "{:.2f}"),
-            ("vertex_error_sim_mm", "{:.2f}"), ("mean_head_error_mm", "{:.2f}"), ("identity_rmse", "{:.3f}"), ("expression_mae", "{:.3f}"),
+            ("vertex_error_sim_mm", "{:.2f}"), ("mean_head_error_mm", "{:.2f}"),
+            ("mean_head_error_sim_mm", "{:.2f}"), ("identity_rmse", "{:.3f}"), ("expression_mae", "{:.3f}"),
             ("expression_zero_mae", "{:.3f}"), ("rotation_error_deg", "{:.1f}"), ("nme_pct", "{:.2f}")]
-    head = ["|yaw| band", "heads", "failed", "face vertex error mm (rigid)", "(similarity)",
-            "mean head, rigid mm", "identity RMSE (sd)", "expression MAE", "all-zero expression MAE",
-            "rotation error deg", "2D NME %"]
+    head = ["|yaw| band", "heads", "failed", "face error mm, rigid", "face error mm, similarity",
+            "mean head mm, rigid", "mean head mm, similarity", "identity RMSE (sd)", "expression MAE",
+            "all-zero expression MAE", "rotation error deg", "2D NME %"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name in [b for b, _, _ in BANDS] + ["all", "band_mean"]:
         e = bands[name]

@@ -4,7 +4,7 @@
     .venv/bin/python -m training.evaluate_head [--count N] [--out report.json] [--weights PATH]
 
 The test set is fixed and generated on the fly (training/synth/template_heads.py, split ``test``):
-the first ``ceil(N / 3)`` indices whose |yaw| falls in each of the bands 0-30, 30-60 and 60-90 deg
+the first N / 3 indices whose |yaw| falls in each of the bands 0-30, 30-60 and 60-90 deg
 (found from the camera stream alone, so the set does not depend on the appearance code), rendered at
 128 px. Each image goes through ``core.pipeline.reconstruct`` with ``output="head"``, no texture, and
 the whole image as the crop box (the renders already have the training framing, so detection is
@@ -24,6 +24,9 @@ skipped). Scores per head:
 - ``expression_mae``: mean absolute error over the 53 ARKit weights (``expression_zero_mae``:
   the same for all-zero weights).
 - ``rotation_error_deg``: angle of ``R_fit R_true^T``.
+- ``mask_iou`` and ``corr_error_mm`` (network only): intersection over union of the network's mask
+  with the true one, and the median distance (anny frame, m -> mm) between the network's ``corr``
+  and the true ``corr_anny`` over both masks: how far the domain gap moves the maps the fit reads.
 - ``nme_pct``: 2D NME (training.real_landmarks.nme_2d, the AFLW2000-3D normalisation: the square
   root of the ground-truth landmarks' box area) of ``Reconstruction.landmarks68_px`` against the
   projected landmark vertices, hidden ones included.
@@ -53,16 +56,17 @@ DEFAULT_COUNT = 100
 
 
 def fixed_test_set(count: int, split: str = "test") -> list[tuple[int, str]]:
-    """The fixed test set: ``(index, band)`` for the first ``ceil(count / 3)`` indices of each |yaw| band."""
+    """The fixed test set: ``(index, band)``, the first indices of each |yaw| band, ``count`` split evenly
+    over the bands (the first bands take the remainder)."""
     from training.synth.template_heads import sample_camera, sample_rng
 
-    per_band = math.ceil(count / len(BANDS))
+    wanted = {name: count // len(BANDS) + (k < count % len(BANDS)) for k, (name, _, _) in enumerate(BANDS)}
     found: dict[str, list[int]] = {name: [] for name, _, _ in BANDS}
     index = 0
-    while any(len(v) < per_band for v in found.values()):
+    while any(len(found[b]) < wanted[b] for b in found):
         _, info = sample_camera(sample_rng(split, index, 2))
         band = yaw_band(math.degrees(info["yaw"]))
-        if len(found[band]) < per_band:
+        if len(found[band]) < wanted[band]:
             found[band].append(index)
         index += 1
     return sorted((i, b) for b, v in found.items() for i in v)
@@ -101,7 +105,7 @@ def score_head(sample: dict, result: Any, template: Any) -> dict[str, float]:
     a_fit[: len(given)] = given
     r = np.asarray(result.head.rotation) @ np.asarray(sample["rotation"]).T
     angle = math.degrees(math.acos(float(np.clip((np.trace(r) - 1.0) / 2.0, -1.0, 1.0))))
-    return {
+    scores = {
         "vertex_error_mm": vertex_error_mm(fit_v, true_v),
         "vertex_error_sim_mm": vertex_error_mm(fit_v, true_v, scale=True),
         "mean_head_error_mm": vertex_error_mm(mean_v, true_v),
@@ -112,10 +116,22 @@ def score_head(sample: dict, result: Any, template: Any) -> dict[str, float]:
         "rotation_error_deg": angle,
         "nme_pct": nme_2d(np.asarray(result.landmarks68_px)[:, :2], sample["landmarks68"][:, :2]),
     }
+    maps = getattr(result, "maps", None)
+    if maps is not None:  # the network's own maps (crop = image): how far the domain gap moves them
+        mask_true = np.asarray(sample["mask"], dtype=bool)
+        mask_net = np.asarray(maps.mask, dtype=bool)
+        both = mask_true & mask_net
+        scores["mask_iou"] = float(both.sum() / max((mask_true | mask_net).sum(), 1))
+        lo, hi = template.anny_box.astype(np.float64)
+        gap = (np.asarray(maps.corr, dtype=np.float64)[both] - sample["corr_anny"][both]) * (hi - lo)
+        if both.any():
+            scores["corr_error_mm"] = float(1000.0 * np.median(np.linalg.norm(gap, axis=1)))
+    return scores
 
 
 SCORES = ("vertex_error_mm", "vertex_error_sim_mm", "mean_head_error_mm", "mean_head_error_sim_mm",
-          "identity_rmse", "expression_mae", "expression_zero_mae", "rotation_error_deg", "nme_pct")
+          "identity_rmse", "expression_mae", "expression_zero_mae", "rotation_error_deg", "nme_pct",
+          "mask_iou", "corr_error_mm")
 
 
 def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -127,7 +143,8 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         ok = [r for r in rs if r["status"] == "ok"]
         out[name] = {"heads": len(rs), "failed": len(rs) - len(ok)}
         for key in SCORES:
-            out[name][key] = float(np.mean([r[key] for r in ok])) if ok else None
+            vals = [r[key] for r in ok if r.get(key) is not None]
+            out[name][key] = float(np.mean(vals)) if vals else None
     out["band_mean"] = {
         key: (float(np.mean([out[b][key] for b, _, _ in BANDS]))
               if all(out[b][key] is not None for b, _, _ in BANDS) else None)
@@ -201,10 +218,11 @@ def table(bands: dict[str, Any]) -> str:
     cols = [("heads", "{}"), ("failed", "{}"), ("vertex_error_mm", "{:.2f}"),
             ("vertex_error_sim_mm", "{:.2f}"), ("mean_head_error_mm", "{:.2f}"),
             ("mean_head_error_sim_mm", "{:.2f}"), ("identity_rmse", "{:.3f}"), ("expression_mae", "{:.3f}"),
-            ("expression_zero_mae", "{:.3f}"), ("rotation_error_deg", "{:.1f}"), ("nme_pct", "{:.2f}")]
+            ("expression_zero_mae", "{:.3f}"), ("rotation_error_deg", "{:.1f}"), ("nme_pct", "{:.2f}"),
+            ("mask_iou", "{:.3f}"), ("corr_error_mm", "{:.1f}")]
     head = ["|yaw| band", "heads", "failed", "face error mm, rigid", "face error mm, similarity",
             "mean head mm, rigid", "mean head mm, similarity", "identity RMSE (sd)", "expression MAE",
-            "all-zero expression MAE", "rotation error deg", "2D NME %"]
+            "all-zero expression MAE", "rotation error deg", "2D NME %", "mask IoU", "corr error mm"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name in [b for b, _, _ in BANDS] + ["all", "band_mean"]:
         e = bands[name]

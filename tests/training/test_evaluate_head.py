@@ -59,4 +59,5 @@ def test_oracle_beats_the_mean_head_and_network_runs():
     for rec in net["heads"]:
         if rec["status"] == "ok":
             assert all(np.isfinite(rec[k]) for k in eh.SCORES)
+            assert 0 < rec["mask_iou"] <= 1
     assert "| all |" in eh.table(net["bands"])

@@ -26,9 +26,11 @@ crop framing, see the generator's notes), with these differences and additions:
   depth px toward the viewer (same offset as ``depth``), visible or not.
 - ``occluder`` is all 0 (no hair, glasses or clothing geometry; hair is painted on the scalp).
 
-Rendered parts: skin (face, head and neck), mouth socket, gums and tongue, teeth, eye sockets
-and eyeballs (sclera, iris); the translucent eye overlays (lacrimal fluid, eye blend, eye
-occlusion) and the eyelash cards are left out. All of them are in the mask.
+Rendered parts: skin (face, head and neck; the neck cut where anny's mean head ends, at the
+lowest point of ``TemplateHead.anny_box``, so the neck stub matches the anny heads'), mouth
+socket, gums and tongue, teeth, eye sockets and eyeballs (sclera, iris); the translucent eye
+overlays (lacrimal fluid, eye blend, eye occlusion) and the eyelash cards are left out. All
+rendered parts are in the mask.
 
 Sampling (per sample, deterministic by (split, index)): identity ~ N(0, 1) per kept mode;
 a sparse expression (a few random ARKit shapes, an open jaw with p = 0.35, both eyes closed
@@ -97,6 +99,9 @@ def render_mesh() -> RenderMesh:
     total = t.loop_total
     left_out = [t.material_names.index(m) for m in LEFT_OUT_MATERIALS if m in t.material_names]
     keep = ~np.isin(t.polygon_material, left_out)
+    # the neck is cut where anny's mean head ends (its lowest point), like the anny heads' neck stub
+    below = _to_anny(t.neutral)[:, 2] < float(t.anny_box[0, 2])
+    keep &= np.logical_or.reduceat(below[t.loop_vertex], t.loop_start) == 0
     loops, polys = [], []
     for k in range(3, int(total.max()) + 1):
         sel = np.nonzero(keep & (total >= k))[0]

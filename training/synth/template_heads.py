@@ -222,15 +222,15 @@ def uv_region_masks() -> np.ndarray:
     sub = 4  # cv2 shift bits: sub-pixel polygon vertices
     q = np.round(p * (1 << sub)).astype(np.int32)
     layers = np.zeros((4, n, n), np.float32)
-    cv2.fillPoly(layers[0], [q[48:60]], 1.0, cv2.LINE_AA, sub)
+    cv2.fillPoly(layers[0], [q[48:60]], (1.0,), cv2.LINE_AA, sub)
     brow_w = max(int(0.035 * n), 1)
     for a, b in ((17, 22), (22, 27)):
-        cv2.polylines(layers[1], [q[a:b]], False, 1.0, brow_w, cv2.LINE_AA, sub)
+        cv2.polylines(layers[1], [q[a:b]], False, (1.0,), brow_w, cv2.LINE_AA, sub)
     beard = np.concatenate([q[3:14], q[[35, 33, 31]]])
-    cv2.fillPoly(layers[2], [beard], 1.0, cv2.LINE_AA, sub)
-    cv2.fillPoly(layers[2], [q[48:60]], 0.0, cv2.LINE_AA, sub)
+    cv2.fillPoly(layers[2], [beard], (1.0,), cv2.LINE_AA, sub)
+    cv2.fillPoly(layers[2], [q[48:60]], (0.0,), cv2.LINE_AA, sub)
     for a in (36, 42):
-        cv2.fillPoly(layers[3], [q[a:a + 6]], 1.0, cv2.LINE_AA, sub)
+        cv2.fillPoly(layers[3], [q[a:a + 6]], (1.0,), cv2.LINE_AA, sub)
     blur = (0.012 * n, 0.006 * n, 0.02 * n, 0.03 * n)
     for k in range(4):
         layers[k] = cv2.GaussianBlur(layers[k], (0, 0), blur[k])
@@ -298,7 +298,7 @@ def _albedo(look: TemplateLook, canon: np.ndarray, st: np.ndarray, uv: np.ndarra
     names = load_template().material_names
     f32 = np.float32
     noise = appearance.sample_noise(st, rng)  # (n, 4) in [0, 1]
-    alb = np.tile(look.skin.astype(f32), (len(canon), 1))
+    alb: np.ndarray = np.tile(look.skin.astype(f32), (len(canon), 1))
     alb *= (1 + 0.18 * (noise[:, 0:1] - 0.5) + 0.10 * (noise[:, 1:2] - 0.5) + 0.06 * (noise[:, 3:4] - 0.5))
     tile0 = uv[:, 0] < 1.0
     regions = np.zeros((len(canon), 4), f32)

@@ -60,6 +60,8 @@ from training.synth.raster import rasterize
 BASE_SEED = 0x1C7_4EAD  # apart from the anny generator's seeds
 LEFT_OUT_MATERIALS = ("M_LacrimalFluid", "M_EyeBlend", "M_EyeOcclusion", "M_EyeLashes")
 UV_MASK_SIZE = 256  # px, side of the region masks drawn in UV tile 0
+IRIS_RADIUS_M = 0.0058  # m, about a human iris (12 mm across)
+PUPIL_RADIUS_M = 0.0022  # m
 JAW_OPEN_P = 0.35
 BLINK_BOTH_P = 0.2
 BLINK_ONE_P = 0.1
@@ -275,20 +277,20 @@ def sample_look(rng: np.random.Generator) -> TemplateLook:
 @functools.lru_cache(maxsize=1)
 def _surface_frame() -> dict[str, np.ndarray]:
     """Per-vertex lookups on the mean neutral head: cylindrical noise coordinates (arc, height)
-    in m, frontness in [0, 1], and the iris centres and radius."""
+    in m, the eyeballs' centres (box centres of their outer, sclera meshes; the neutral eyes look
+    along -Y), the brows' mean height and the head's middle depth."""
     t = load_template()
     v = t.neutral.astype(np.float64)
     centre_y = float(np.median(v[:, 1]))
     st = np.stack([0.1 * np.arctan2(v[:, 0], -(v[:, 1] - centre_y)), v[:, 2]], 1).astype(np.float32)
     mats = render_mesh().tri_material
     tris = render_mesh().tri_vertex
-    iris = []
-    for name in ("M_IrisLeft", "M_IrisRight"):
-        verts = np.unique(tris[mats == t.material_names.index(name)])
-        c = v[verts].mean(0)
-        iris.append(np.append(c, np.sqrt(((v[verts] - c) ** 2).sum(1)).max()))
+    eyes = []
+    for name in ("M_ScleraLeft", "M_ScleraRight"):
+        p = v[np.unique(tris[mats == t.material_names.index(name)])]
+        eyes.append((p.min(0) + p.max(0)) / 2)
     brow_z = float(v[t.landmark68[17:27], 2].mean())
-    return dict(st=st, iris=np.array(iris), brow_z=np.array(brow_z), centre_y=np.array(centre_y))
+    return dict(st=st, eyes=np.array(eyes), brow_z=np.array(brow_z), centre_y=np.array(centre_y))
 
 
 def _albedo(look: TemplateLook, canon: np.ndarray, st: np.ndarray, uv: np.ndarray, material: np.ndarray,
@@ -332,13 +334,18 @@ def _albedo(look: TemplateLook, canon: np.ndarray, st: np.ndarray, uv: np.ndarra
 
     paint("M_GumsTongue", [0.62, 0.28, 0.28], 0.3)
     paint("M_Teeth", [0.85, 0.82, 0.72], 0.3)
+    # the eyeball's outer mesh carries the eye's look: iris and pupil by the distance from the gaze
+    # axis (canonical coordinates turn with the eyeLook shapes), front half only
     for side, k in (("Left", 0), ("Right", 1)):
-        paint(f"M_Sclera{side}", [0.85, 0.80, 0.76], 0.6)
-        sel = paint(f"M_Iris{side}", [0.0, 0.0, 0.0], 0.6)
-        c = _surface_frame()["iris"][k]
-        r = np.sqrt(((canon[sel] - c[:3]) ** 2).sum(1)) / c[3]
-        pupil = appearance.smoothstep(0.38, 0.48, r).astype(f32)[:, None]
-        alb[sel] = look.iris.astype(f32) * (0.7 + 0.6 * noise[sel, 3:4]) * pupil + 0.01 * (1 - pupil)
+        sel = paint(f"M_Sclera{side}", [0.85, 0.80, 0.76], 0.6)
+        sel |= paint(f"M_Iris{side}", [0.85, 0.80, 0.76], 0.6)
+        c = _surface_frame()["eyes"][k]
+        q = canon[sel]
+        r = np.hypot(q[:, 0] - c[0], q[:, 2] - c[2]) * (q[:, 1] < c[1]) + 1.0 * (q[:, 1] >= c[1])
+        iris = (1 - appearance.smoothstep(IRIS_RADIUS_M - 0.0006, IRIS_RADIUS_M, r)).astype(f32)[:, None]
+        pupil = (1 - appearance.smoothstep(PUPIL_RADIUS_M - 0.0004, PUPIL_RADIUS_M, r)).astype(f32)[:, None]
+        iris_col = look.iris.astype(f32) * (0.7 + 0.6 * noise[sel, 3:4]) * (1 - pupil) + 0.01 * pupil
+        alb[sel] = alb[sel] * (1 - iris) + iris * iris_col
     return alb, spec
 
 

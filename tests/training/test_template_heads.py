@@ -111,3 +111,21 @@ def test_deterministic():
     for k in ("image", "normals", "depth", "corr", "mask", "identity", "expression", "landmarks68"):
         assert np.array_equal(a[k], b[k]), k
     assert not np.array_equal(a["identity"], c["identity"])
+
+
+def test_dataset_items_match_the_anny_layout():
+    import torch
+
+    from training.synth.dataset import KEYS
+
+    ds = th.TemplateHeadDataset("val", 64, length=2)
+    item = ds[1]
+    assert set(item) == set(KEYS) and len(ds) == 2
+    assert item["image"].shape == (3, 64, 64) and item["mask"].shape == (1, 64, 64)
+    assert item["image"].dtype == torch.float32
+    s = th.generate_template_sample(1, "val", 64)
+    assert np.array_equal(item["corr"].numpy(), np.moveaxis(s["corr_anny"], -1, 0))
+    t = th.TemplateHeadDataset("val", 64, length=2, corr_frame="template")[1]
+    assert np.array_equal(t["corr"].numpy(), np.moveaxis(s["corr"], -1, 0))
+    with pytest.raises(IndexError):
+        ds[2]

@@ -40,6 +40,10 @@ generator. Appearance: the procedural skin, lips, brows, stubble and scalp hair 
 masks drawn from the landmarks' UVs) and on its canonical surface (noise, hairline); lighting
 is a key light with the generator's shadow map plus ambient, then its photographic
 augmentation and random backgrounds.
+
+Entry points: :func:`generate_template_sample` (numpy dict, deterministic by (split, index,
+resolution); about 0.15 s at 128 px on this CPU) and :class:`TemplateHeadDataset` (torch items in
+the anny datasets' layout, ``corr`` in the anny frame by default).
 """
 
 from __future__ import annotations
@@ -515,3 +519,46 @@ def frontal_camera(distance_m: float = 1.0) -> tuple[Camera, dict]:
     """A frontal pose on the optical axis at ``distance_m`` (for tests and figures)."""
     info = dict(yaw=0.0, pitch=0.0, roll=0.0, focal_mm=50.0, distance_m=distance_m)
     return Camera(TO_CAMERA.copy(), np.array([0.0, 0.0, -distance_m]), d0=distance_m), info
+
+
+class TemplateHeadDataset:
+    """Torch dataset of template heads: items are ``training.synth.dataset.to_tensors`` dicts (the
+    anny datasets' keys, float32 ``(C, S, S)``), so a training run can mix them with anny heads
+    (e.g. ``torch.utils.data.ConcatDataset``).
+
+    Parameters
+    ----------
+    split : "train" | "val" | "test"
+    resolution : crop side S in px
+    length : number of items; item i is sample ``seed * 10**9 + i`` of ``split``
+    seed : offset of the index stream
+    corr_frame : "anny" (default: ``corr`` is ``corr_anny``, the frame the shipped correspondence
+        decoder predicts) or "template" (the template's own canonical frame)
+    """
+
+    def __init__(self, split: str = "train", resolution: int = 128, length: int = 10000, seed: int = 0,
+                 corr_frame: str = "anny"):
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
+        if corr_frame not in ("anny", "template"):
+            raise ValueError(f"corr_frame must be 'anny' or 'template', got {corr_frame!r}")
+        self.split, self.resolution, self.length = split, int(resolution), int(length)
+        self.offset = int(seed) * 10**9
+        self.corr_frame = corr_frame
+
+    def __len__(self) -> int:
+        return self.length
+
+    def sample(self, i: int) -> dict:
+        """Numpy sample dict of item i (``corr`` in the chosen frame)."""
+        if not 0 <= i < self.length:
+            raise IndexError(i)
+        s = generate_template_sample(self.offset + i, self.split, self.resolution)
+        if self.corr_frame == "anny":
+            s["corr"] = s["corr_anny"]
+        return s
+
+    def __getitem__(self, i: int) -> dict:
+        from training.synth.dataset import to_tensors
+
+        return to_tensors(self.sample(i))

@@ -579,3 +579,30 @@ def as_photo(image: np.ndarray, *, max_side: int | None = MAX_WORKING_SIDE) -> L
         image = _to_uint8(image)
     out = _normalise(_downscale(image, max_side), bgr=False)
     return LoadedPhoto(out, (w, h), out.shape[1] / w, "array")
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int = 95) -> bytes:
+    """A picture as JPEG bytes (for textures packed into Blender and written to exports).
+
+    Parameters
+    ----------
+    rgb : (H, W, 3) uint8
+        RGB, row 0 at the top.
+    quality : int
+        libjpeg quality, 1..100 (95 keeps skin texture; a 4096 x 2048 texture encodes
+        in about 30 ms, where PNG takes about 1 s).
+
+    Returns
+    -------
+    bytes
+    """
+    import cv2
+
+    a = np.asarray(rgb)
+    if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) uint8 picture, got {a.shape} {a.dtype}")
+    bgr = np.ascontiguousarray(a[:, :, ::-1])
+    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError("OpenCV could not encode the picture as JPEG")
+    return buf.tobytes()

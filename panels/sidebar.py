@@ -21,6 +21,9 @@ class FACE_PT_main(bpy.types.Panel):
         col = layout.column()
         col.use_property_split = True
         col.use_property_decorate = False
+        col.prop(settings, "output")
+        if settings.output == 'head':
+            col.prop(settings, "head_texture_size")
         col.prop(settings, "resolution")
         col.prop(settings, "geometry")
         col.prop(settings, "lam")

@@ -41,7 +41,7 @@ def reconstruct(
     progress: Callable[[float, str], None] | None = None,
     **options: Any,
 ) -> bpy.types.Object:
-    """Reconstruct a textured face mesh object from one photo (blocking).
+    """Reconstruct a textured head or face relief object from one photo (blocking).
 
     Parameters
     ----------
@@ -58,7 +58,9 @@ def reconstruct(
         Called as the pipeline moves through its stages.
     **options
         ``core.pipeline.ReconstructOptions`` fields, overriding the defaults
-        from the preferences: ``resolution`` (128 | 256), ``lam`` (λ of the
+        from the preferences: ``output`` ("head": the fitted template head;
+        "relief": the mesh of the visible face), ``head_texture_size``
+        (1024 | 2048 | 4096 | 0), ``resolution`` (128 | 256), ``lam`` (λ of the
         integration, 0.1), ``geometry`` ("normals" | "depth"),
         ``smoothing_factor`` (0..1), ``smoothing_iterations``,
         ``detail_strength`` (m), ``detail_sigma`` (m), ``target_faces``,
@@ -72,6 +74,10 @@ def reconstruct(
         material, live modifier stack (smooth, subdivision, detail displace)
         and custom properties ``face_from_photo_source``,
         ``face_from_photo_options`` (JSON) and ``face_from_photo_model_sha256``.
+        A head (``output="head"``) has every template part in one mesh, the
+        photo baked into a UV texture, the identity in its Basis and 53 ARKit
+        shape keys set to the fitted expression (``face_from_photo_output`` is
+        ``"head"``, ``face_from_photo_expression`` the fitted values as JSON).
 
     Raises
     ------

@@ -3,6 +3,8 @@
 
 import bpy
 
+from ..blender.head import is_head
+
 
 class FACE_PT_main(bpy.types.Panel):
     bl_label = "Face from Photo"
@@ -36,6 +38,10 @@ class FACE_PT_main(bpy.types.Panel):
         row.scale_y = 1.8
         row.operator("face_from_photo.reconstruct", text="Reconstruct from Photo", icon='USER')
         layout.operator("face_from_photo.reset_settings", icon='LOOP_BACK')
+        if is_head(context.active_object):
+            row = layout.row(align=True)
+            row.operator("face_from_photo.neutral_expression", icon='SHAPEKEY_DATA')
+            row.operator("face_from_photo.photo_expression", icon='IMAGE_DATA')
 
 
 classes = (FACE_PT_main,)

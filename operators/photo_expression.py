@@ -1,0 +1,36 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""FACE_OT_photo_expression: set the active head's ARKit shape keys back to the values fitted to its photo."""
+
+from __future__ import annotations
+
+import json
+
+import bpy
+
+from ..blender.head import PROP_EXPRESSION, is_head, set_expression
+
+
+class FACE_OT_photo_expression(bpy.types.Operator):
+    """Set the active head's ARKit shape keys back to the expression fitted to its photo"""
+
+    bl_idname = "face_from_photo.photo_expression"
+    bl_label = "Photo Expression"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return is_head(context.active_object) and PROP_EXPRESSION in context.active_object
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        obj = context.active_object
+        try:
+            values = json.loads(str(obj[PROP_EXPRESSION]))
+        except ValueError:
+            self.report({'ERROR'}, f"The fitted expression stored on '{obj.name}' is damaged; "
+                                   "reconstruct the head again.")
+            return {'CANCELLED'}
+        set_expression(obj, {str(k): float(v) for k, v in values.items()})
+        return {'FINISHED'}
+
+
+classes = (FACE_OT_photo_expression,)

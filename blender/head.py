@@ -181,7 +181,8 @@ def _iris_colour(head: Any) -> tuple[float, float, float] | None:
                 rgb = np.asarray(value, dtype=np.float64).ravel()[:3]
                 if rgb.max() > 1.0:
                     rgb = rgb / 255.0
-                return tuple(float(c) for c in np.clip(rgb, 0.0, 1.0) ** 2.2)  # sRGB -> about linear
+                r, g, b = (float(c) for c in np.clip(rgb, 0.0, 1.0) ** 2.2)  # sRGB -> about linear
+                return r, g, b
     return None
 
 

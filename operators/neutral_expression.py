@@ -20,8 +20,11 @@ class FACE_OT_neutral_expression(bpy.types.Operator):
         return is_head(context.active_object)
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        count = set_expression(context.active_object)
-        self.report({'INFO'}, f"Set {count} shape keys of '{context.active_object.name}' to 0.")
+        obj = context.active_object
+        if obj is None:
+            return {'CANCELLED'}
+        count = set_expression(obj)
+        self.report({'INFO'}, f"Set {count} shape keys of '{obj.name}' to 0.")
         return {'FINISHED'}
 
 

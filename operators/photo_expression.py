@@ -19,10 +19,13 @@ class FACE_OT_photo_expression(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        return is_head(context.active_object) and PROP_EXPRESSION in context.active_object
+        obj = context.active_object
+        return obj is not None and is_head(obj) and obj.get(PROP_EXPRESSION) is not None
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         obj = context.active_object
+        if obj is None:
+            return {'CANCELLED'}
         try:
             values = json.loads(str(obj[PROP_EXPRESSION]))
         except ValueError:

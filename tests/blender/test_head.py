@@ -11,11 +11,13 @@ The tests below check parts of what that one script emits.
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.blender.ffp_run import NO_WEIGHTS, PHOTO, WEIGHTS, run_script
+from tests.blender.ffp_run import NO_WEIGHTS, PHOTO, ROOT, SUPPORT, WEIGHTS, shared_user_resources
+from tests.conftest import run_python
 
 pytestmark = [pytest.mark.blender, pytest.mark.skipif(not WEIGHTS.is_file(), reason=NO_WEIGHTS)]
 
@@ -160,7 +162,8 @@ neutral_err = float(np.abs(evaluated() - template.deform(head.identity, None)).m
 res_photo = bpy.ops.face_from_photo.photo_expression()
 out["neutral"] = {"result": sorted(res_neutral), "max_value": max(neutral_values), "err": neutral_err,
                   "photo": sorted(res_photo),
-                  "restored_err": float(np.abs(np.array([k.value for k in keys[1:]]) - head.expression).max())}
+                  "restored_err": float(np.abs(np.array([k.value for k in keys[1:]])
+                                               - head.expression).max())}
 
 # exports: the API's writer, each checked before its rename
 export = importlib.import_module(MODULE + ".blender.export")
@@ -213,12 +216,7 @@ emit(out)
 @pytest.fixture(scope="module")
 def head_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Runs the script once (one real reconstruction); each test checks a part of what it emitted."""
-    from tests.conftest import run_python  # the session's run_bpy fixture is function-scoped
-    from tests.blender.ffp_run import ROOT, SUPPORT, shared_user_resources
-
-    out = tmp_path_factory.mktemp("head_out")
-    import textwrap
-
+    out = tmp_path_factory.mktemp("head_out")  # (run_bpy is function-scoped: run_python directly)
     proc, result = run_python(SUPPORT + "\nimport time\n" + textwrap.dedent(SCRIPT),
                               user_resources=shared_user_resources(), args=[str(PHOTO), str(out)],
                               env={"FFP_REPO": str(ROOT)}, timeout=900)

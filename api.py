@@ -39,6 +39,7 @@ def reconstruct(
     location: tuple[float, float, float] | None = None,
     pack_images: bool | None = None,
     progress: Callable[[float, str], None] | None = None,
+    output: str | None = None,
     **options: Any,
 ) -> bpy.types.Object:
     """Reconstruct a textured head or face relief object from one photo (blocking).
@@ -56,10 +57,13 @@ def reconstruct(
         Pack images into the .blend; default from the add-on preferences.
     progress : callable(fraction, message) or None
         Called as the pipeline moves through its stages.
+    output : str or None
+        ``"head"``: the template head fitted to the photo (full head, UV
+        texture, 53 ARKit shape keys); ``"relief"``: the mesh of the visible
+        face. None uses the preferences' *Output* (Head unless changed).
     **options
         ``core.pipeline.ReconstructOptions`` fields, overriding the defaults
-        from the preferences: ``output`` ("head": the fitted template head;
-        "relief": the mesh of the visible face), ``head_texture_size``
+        from the preferences: ``head_texture_size``
         (1024 | 2048 | 4096 | 0), ``resolution`` (128 | 256), ``lam`` (λ of the
         integration, 0.1), ``geometry`` ("normals" | "depth"),
         ``smoothing_factor`` (0..1), ``smoothing_iterations``,
@@ -91,6 +95,8 @@ def reconstruct(
     context = bpy.context
     prefs = preferences.get(context)
     values = {**preferences.default_values(context), **options}
+    if output is not None:
+        values["output"] = output
     photo = job.check_photo_path(os.fspath(path))
     core_options = job.make_options(values)
     choices = job.BlenderChoices.from_preferences(prefs)

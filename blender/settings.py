@@ -38,7 +38,7 @@ GEOMETRY_ITEMS = [
 class OptionProps:
     """Mixin: the core options as Blender properties (same names as ReconstructOptions)."""
 
-    output: bpy.props.EnumProperty(name="Output", items=OUTPUT_ITEMS, default='relief',
+    output: bpy.props.EnumProperty(name="Output", items=OUTPUT_ITEMS, default='head',
                                    description="What to build from the photo")
     head_texture_size: bpy.props.EnumProperty(name="Head Texture", items=HEAD_TEXTURE_ITEMS, default='2048',
                                               description="Side of each of the head's two UV texture "

@@ -92,6 +92,11 @@ except RuntimeError as e:
 out["build_failure_left_nothing"] = counts() == before and len(bpy.data.shape_keys) == 0
 material.new_photo_material = good_material
 
+# with no output given the API asks for the preferences' default
+default_obj = ext.api.reconstruct(photo)
+out["default_output"] = asked[-1]
+ext.api.remove(default_obj)
+
 # the API builds the head at the 3D cursor (undo replaced the scene: look it up again)
 scene = bpy.context.scene
 scene.cursor.location = (0.5, 1.0, 1.5)
@@ -229,7 +234,8 @@ def head_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def test_the_output_option_flows_from_every_entry_point(head_run: dict) -> None:
     o = head_run["options"]
-    assert o["scene"] in ("head", "relief") and o["prefs"] == o["scene"] and o["redo"]
+    assert o["scene"] == o["prefs"] == "head" and o["redo"]  # Head is the default
+    assert head_run["default_output"] == "head"
     assert o["cli"] == {"output": "head", "head_texture_size": 1024} and o["cli_formats"] == ["fbx"]
     assert "sculpture" in o["bad_output"] and "'head'" in o["bad_output"] and o["bad_output"].endswith(".")
     assert head_run["cli"]["asked"] == ["head"]

@@ -132,6 +132,17 @@ def _material_slots(template: Any) -> np.ndarray:
     return lookup[np.asarray(template.polygon_material, dtype=np.int64)]
 
 
+_KEY_ROWS: list[tuple[np.ndarray, np.ndarray]] = []  # [(expression_basis, its (E, 3N) transpose)]
+
+
+def _key_rows(expression_basis: np.ndarray) -> np.ndarray:
+    """(E, 3N) float32 C-contiguous rows of the expression basis (a 17 MB transpose, made once)."""
+    if not _KEY_ROWS or _KEY_ROWS[0][0] is not expression_basis:
+        _KEY_ROWS[:] = [(expression_basis,
+                         np.ascontiguousarray(np.asarray(expression_basis, dtype=np.float32).T))]
+    return _KEY_ROWS[0][1]
+
+
 def add_shape_keys(obj: bpy.types.Object, basis: np.ndarray, expression_basis: np.ndarray,
                    names: tuple[str, ...], values: np.ndarray) -> None:
     """Basis plus one relative key per expression column, its value set to the fitted weight.
@@ -145,7 +156,7 @@ def add_shape_keys(obj: bpy.types.Object, basis: np.ndarray, expression_basis: n
     """
     obj.shape_key_add(name="Basis", from_mix=False)
     flat = np.asarray(basis, dtype=np.float32).ravel()  # (3N,) float32
-    columns = np.ascontiguousarray(np.asarray(expression_basis, dtype=np.float32).T)  # (E, 3N)
+    columns = _key_rows(expression_basis)  # (E, 3N) float32
     for j, name in enumerate(names):
         key = obj.shape_key_add(name=name, from_mix=False)
         key.points.foreach_set("co", flat + columns[j])  # points: the fast foreach path (Blender 4.1+)

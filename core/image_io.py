@@ -601,7 +601,7 @@ def encode_jpeg(rgb: np.ndarray, quality: int = 95) -> bytes:
     a = np.asarray(rgb)
     if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) uint8 picture, got {a.shape} {a.dtype}")
-    bgr = np.ascontiguousarray(a[:, :, ::-1])
+    bgr = cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_RGB2BGR)
     ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise ValueError("OpenCV could not encode the picture as JPEG")

@@ -49,6 +49,7 @@ SKIN_GROUP = "Skin"
 PROP_OUTPUT = "face_from_photo_output"  # "head" on head objects
 PROP_EXPRESSION = "face_from_photo_expression"  # JSON {ARKit name: fitted value}
 SKIN_PARTS = ("face", "head_and_neck")
+EYE_PICTURE_SIZE = 512  # px, height of the procedural eye picture (core.eye_texture)
 
 # Blender material -> (upstream material groups, base colour (linear RGB), alpha).
 PART_MATERIALS: dict[str, tuple[tuple[str, ...], tuple[float, float, float], float]] = {
@@ -62,13 +63,16 @@ PART_MATERIALS: dict[str, tuple[tuple[str, ...], tuple[float, float, float], flo
 }
 
 
-def head_uvs(loop_uv: np.ndarray) -> np.ndarray:
+def head_uvs(loop_uv: np.ndarray, right_half: np.ndarray | None = None) -> np.ndarray:
     """Per-loop UVs in [0, 1]: skin tiles 0 and 1 side by side, other tiles by their fraction.
 
     Parameters
     ----------
     loop_uv : (L, 2) float
         The template's UDIM-style UVs (integer part of u = tile).
+    right_half : (L,) bool or None
+        Loops laid into the right half whatever their tile, ``u' = 0.5 + frac(u) / 2``
+        (the irises: their picture sits beside the scleras' in core.eye_texture).
 
     Returns
     -------
@@ -79,6 +83,8 @@ def head_uvs(loop_uv: np.ndarray) -> np.ndarray:
     frac = uv[:, 0] - tile
     out = np.empty(uv.shape, dtype=np.float32)
     out[:, 0] = np.where(tile <= 1, 0.5 * (tile + frac), frac)
+    if right_half is not None:
+        out[right_half, 0] = 0.5 + 0.5 * frac[right_half]
     out[:, 1] = uv[:, 1]
     return out
 
@@ -110,7 +116,11 @@ def new_head_mesh(name: str, template: Any, basis: np.ndarray) -> bpy.types.Mesh
         mesh.polygons.add(len(loop_start))
         mesh.polygons.foreach_set("loop_start", loop_start)
         uv_layer = mesh.uv_layers.new(name=UV_MAP)
-        uv_layer.data.foreach_set("uv", head_uvs(template.loop_uv).ravel())  # (L, 2) float32
+        iris = [template.material_names.index(m) for m in PART_MATERIALS["iris"][0]
+                if m in template.material_names]
+        loop_material = np.repeat(np.asarray(template.polygon_material), template.loop_total)  # (L,)
+        uvs = head_uvs(template.loop_uv, right_half=np.isin(loop_material, iris))  # (L, 2) float32
+        uv_layer.data.foreach_set("uv", uvs.ravel())
         slot = _material_slots(template)  # (P,) int32
         mesh.polygons.foreach_set("material_index", slot)
         mesh.update(calc_edges=True)
@@ -183,18 +193,35 @@ def _part_material(name: str, colour: tuple[float, float, float], alpha: float) 
     return mat
 
 
-def _iris_colour(head: Any) -> tuple[float, float, float] | None:
-    """The iris colour core measured in the photo (linear RGB in [0, 1]), when it did."""
+def _iris_rgb(head: Any) -> tuple[int, int, int] | None:
+    """The iris colour core measured in the photo (sRGB 0..255), when it did."""
     for owner in (getattr(head, "texture", None), head):
         for attr in ("iris_rgb", "iris_colour", "iris_color"):
             value = getattr(owner, attr, None)
             if value is not None:
                 rgb = np.asarray(value, dtype=np.float64).ravel()[:3]
-                if rgb.max() > 1.0:
-                    rgb = rgb / 255.0
-                r, g, b = (float(c) for c in np.clip(rgb, 0.0, 1.0) ** 2.2)  # sRGB -> about linear
+                if rgb.max() <= 1.0:
+                    rgb = rgb * 255.0
+                r, g, b = (int(c) for c in np.clip(np.rint(rgb), 0, 255))
                 return r, g, b
     return None
+
+
+def _picture_material(name: str, image: bpy.types.Image, *, use_alpha: bool) -> bpy.types.Material:
+    """A procedural picture (core.eye_texture) through ``UVMap``; ``use_alpha`` links its alpha
+    (the sclera's clear cornea window, the eyelash strands)."""
+    mat = material.new_photo_material(name, image, uv_map=UV_MAP)
+    try:
+        tree = mat.node_tree
+        bsdf = next(n for n in tree.nodes if n.type == 'BSDF_PRINCIPLED')
+        bsdf.inputs["Roughness"].default_value = 0.15
+        if use_alpha:
+            tex = next(n for n in tree.nodes if n.type == 'TEX_IMAGE')
+            tree.links.new(tex.outputs["Alpha"], bsdf.inputs["Alpha"])
+    except BaseException:
+        bpy.data.materials.remove(mat)
+        raise
+    return mat
 
 
 def _detail_picture(head: Any) -> np.ndarray | None:
@@ -233,7 +260,8 @@ def build_head(
     bpy.types.Object
         Linked to ``collection``; nothing is left behind when this raises.
     """
-    from ..core.image_io import encode_jpeg
+    from ..core.eye_texture import eye_picture, lash_picture
+    from ..core.image_io import encode_jpeg, encode_png
     from ..core.template_model import load_template
 
     head = reco.head
@@ -255,13 +283,26 @@ def build_head(
                 from pathlib import Path
 
                 created.files.append(Path(bpy.path.abspath(photo.filepath)))
-        iris = _iris_colour(head)
+        pictures = {}
+        for label, rgba in (("eyes", eye_picture(EYE_PICTURE_SIZE, _iris_rgb(head))),  # (S, 2S, 4)
+                            ("eyelashes", lash_picture())):
+            img = created.add(images.encoded_image(f"{name} {label}", encode_png(rgba), ".png",
+                                                   pack=settings.pack_images, folder=settings.image_folder))
+            if not settings.pack_images and img.filepath:
+                from pathlib import Path
+
+                created.files.append(Path(bpy.path.abspath(img.filepath)))
+            pictures[label] = img
         for part, (_groups, colour, alpha) in PART_MATERIALS.items():
             if part == "skin" and photo is not None:
                 mat = created.add(material.new_photo_material(f"{name} skin", photo, uv_map=UV_MAP))
+            elif part in ("sclera", "iris"):
+                mat = created.add(_picture_material(f"{name} {part}", pictures["eyes"],
+                                                    use_alpha=part == "sclera"))
+            elif part == "eyelashes":
+                mat = created.add(_picture_material(f"{name} {part}", pictures["eyelashes"], use_alpha=True))
             else:
-                rgb = iris if part == "iris" and iris is not None else colour
-                mat = created.add(_part_material(f"{name} {part}", rgb, alpha))
+                mat = created.add(_part_material(f"{name} {part}", colour, alpha))
             me.materials.append(mat)
 
         stored: dict[str, bpy.types.Image] = {}

@@ -606,3 +606,29 @@ def encode_jpeg(rgb: np.ndarray, quality: int = 95) -> bytes:
     if not ok:
         raise ValueError("OpenCV could not encode the picture as JPEG")
     return buf.tobytes()
+
+
+def encode_png(pixels: np.ndarray, compression: int = 1) -> bytes:
+    """A picture as PNG bytes (lossless, with alpha when given).
+
+    Parameters
+    ----------
+    pixels : (H, W, 3) or (H, W, 4) uint8
+        RGB or RGBA, row 0 at the top.
+    compression : int
+        zlib level 0..9 (1: fast).
+
+    Returns
+    -------
+    bytes
+    """
+    import cv2
+
+    a = np.ascontiguousarray(pixels)
+    if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] not in (3, 4):
+        raise ValueError(f"expected an (H, W, 3|4) uint8 picture, got {a.shape} {a.dtype}")
+    code = cv2.COLOR_RGBA2BGRA if a.shape[2] == 4 else cv2.COLOR_RGB2BGR
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(a, code), [cv2.IMWRITE_PNG_COMPRESSION, int(compression)])
+    if not ok:
+        raise ValueError("OpenCV could not encode the picture as PNG")
+    return buf.tobytes()

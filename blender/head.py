@@ -17,7 +17,8 @@ UVs: the template's skin lives in two UDIM-style tiles (u in [0, 1) face, [1, 2)
 the head). They are laid side by side in one image, ``u' = u / 2`` (tile 0) and
 ``u' = 0.5 + (u - 1) / 2`` (tile 1), which every exporter (glTF, FBX, OBJ) carries as is.
 The other parts' UVs (eyes, mouth, teeth, eyelashes: own tiles upstream) are kept in
-[0, 1] by their fractional part; their materials do not sample the skin image.
+[0, 1] by their fractional part, the irises in the right half; their materials do not
+sample the skin image (the eyes and eyelashes use pictures from core.eye_texture).
 
 Live stack: SUBSURF (levels from the preferences), then DISPLACE through the UVs when the
 result carries a UV detail map (``HeadResult.detail_map``), limited to the skin vertex

@@ -93,8 +93,13 @@ out["build_failure_left_nothing"] = counts() == before and len(bpy.data.shape_ke
 material.new_photo_material = good_material
 
 # with no output given the API asks for the preferences' default
-default_obj = ext.api.reconstruct(photo)
+default_obj = ext.api.reconstruct(photo, pack_images=False)  # images written to files, referenced
 out["default_output"] = asked[-1]
+files = [pathlib.Path(bpy.path.abspath(n.image.filepath)) for m in default_obj.data.materials
+         for n in m.node_tree.nodes if n.type == 'TEX_IMAGE' and n.image is not None]
+out["unpacked"] = {"n": len(files), "exist": all(f.is_file() for f in files),
+                   "packed": any(i.packed_file is not None for i in bpy.data.images
+                                 if i.name.startswith("astronaut"))}
 ext.api.remove(default_obj)
 
 # the API builds the head at the 3D cursor (undo replaced the scene: look it up again)
@@ -236,6 +241,7 @@ def test_the_output_option_flows_from_every_entry_point(head_run: dict) -> None:
     o = head_run["options"]
     assert o["scene"] == o["prefs"] == "head" and o["redo"]  # Head is the default
     assert head_run["default_output"] == "head"
+    assert head_run["unpacked"] == {"n": 4, "exist": True, "packed": False}  # skin, sclera, iris, lashes
     assert o["cli"] == {"output": "head", "head_texture_size": 1024} and o["cli_formats"] == ["fbx"]
     assert "sculpture" in o["bad_output"] and "'head'" in o["bad_output"] and o["bad_output"].endswith(".")
     assert head_run["cli"]["asked"] == ["head"]

@@ -191,7 +191,7 @@ out["removed"] = {"objects": "astronaut" not in bpy.data.objects, "shape_keys": 
 cli_out = out_dir / "cli"
 asked.clear()
 code = ext.cli.main(["reconstruct", photo, "-o", str(cli_out), "--output-kind", "head", "--format", "glb",
-                     "--format", "fbx", "--quiet"])
+                     "--format", "fbx", "--format", "obj", "--quiet"])
 report = json.loads((cli_out / "report.json").read_text())
 out["cli"] = {"code": code, "asked": list(asked), "files": sorted(p.name for p in cli_out.iterdir()),
               "status": [p["status"] for p in report["photos"]],
@@ -310,5 +310,7 @@ def test_exports_keep_shape_keys_uvs_and_texture(head_run: dict) -> None:
         assert 0.15 < imp["dims"][1] < 0.45 or 0.15 < imp["dims"][2] < 0.45, fmt
     cli = head_run["cli"]
     assert cli["code"] == 0 and cli["status"] == ["ok"] and cli["vertices"] == [26719]
-    assert {"astronaut.glb", "astronaut.fbx", "report.json"} <= set(cli["files"])
+    assert {"astronaut.glb", "astronaut.fbx", "astronaut.obj", "astronaut.mtl", "astronaut_texture.jpg",
+            "astronaut_eyes.png", "astronaut_eyelashes.png", "report.json"} <= set(cli["files"])
+    assert not [n for n in cli["files"] if n.startswith(".") or ".partial" in n]
     json.dumps(head_run["export_times"])

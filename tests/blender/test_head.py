@@ -63,7 +63,8 @@ reco = real_run_core(photo, job.make_options({"output": "head"}))
 asked = []
 def cached_core(path, options, progress=None, should_stop=None):
     asked.append(options.output)
-    return reco
+    import dataclasses
+    return dataclasses.replace(reco, options=options)  # the same arrays, the options asked for
 job.run_core = cached_core
 head = reco.head
 out["timings"] = {k: float(v) for k, v in reco.timings.items()}
@@ -187,6 +188,33 @@ out["files"] = sorted(p.name for p in out_dir.iterdir())
 ext.api.remove(obj)
 out["removed"] = {"objects": "astronaut" not in bpy.data.objects, "shape_keys": len(bpy.data.shape_keys)}
 
+# a UV detail map in the result (HeadResult.detail_map, two (T, T) tiles in [-1, 1]) drives a Displace
+# through the UVs on the skin only
+before = counts()
+head.detail_map = np.clip(np.random.default_rng(0).normal(0.0, 0.5, (2, 64, 64)), -1, 1).astype(np.float32)
+dobj = ext.api.reconstruct(photo, output="head", detail_strength=0.004)
+def shown_co(o, disable=()):
+    for name in disable:
+        o.modifiers[name].show_viewport = False
+    ev = o.evaluated_get(bpy.context.evaluated_depsgraph_get())
+    m = ev.to_mesh()
+    co = np.empty(3 * len(m.vertices), np.float32)
+    m.vertices.foreach_get("co", co)
+    ev.to_mesh_clear()
+    for name in disable:
+        o.modifiers[name].show_viewport = True
+    return co.reshape(-1, 3)
+moved = np.linalg.norm(shown_co(dobj) - shown_co(dobj, disable=("FaceDetail",)), axis=1)
+eyes = template.part_mask("eyeball_left", "eyeball_right", "teeth")
+skin = template.part_mask("face", "head_and_neck")
+disp = dobj.modifiers["FaceDetail"]
+out["detail"] = {"modifiers": [m.type for m in dobj.modifiers], "group": disp.vertex_group,
+                 "coords": disp.texture_coords, "uv": disp.uv_layer, "strength": disp.strength,
+                 "skin_moved": float(moved[skin].max()), "others_moved": float(moved[eyes].max())}
+ext.api.remove(dobj)
+del head.detail_map
+out["detail"]["removed_all"] = counts() == before
+
 # the batch CLI asks core for the head
 cli_out = out_dir / "cli"
 asked.clear()
@@ -291,6 +319,14 @@ def test_undo_and_failures_leave_nothing(head_run: dict) -> None:
     assert head_run["bad_photo_left_nothing"]
     assert "test" in head_run["build_failure"] and head_run["build_failure_left_nothing"]
     assert head_run["removed"] == {"objects": True, "shape_keys": 0}
+
+
+def test_a_uv_detail_map_displaces_the_skin_only(head_run: dict) -> None:
+    d = head_run["detail"]
+    assert d["modifiers"] == ["SUBSURF", "DISPLACE"] and d["group"] == "Skin"
+    assert d["coords"] == "UV" and d["uv"] == "UVMap" and d["strength"] == pytest.approx(0.008)
+    assert 1e-4 < d["skin_moved"] <= 0.004 + 1e-6 and d["others_moved"] == 0.0
+    assert d["removed_all"]
 
 
 def test_exports_keep_shape_keys_uvs_and_texture(head_run: dict) -> None:

@@ -170,7 +170,8 @@ def add_shape_keys(obj: bpy.types.Object, basis: np.ndarray, expression_basis: n
     columns = _key_rows(expression_basis)  # (E, 3N) float32
     for j, name in enumerate(names):
         key = obj.shape_key_add(name=name, from_mix=False)
-        key.points.foreach_set("co", flat + columns[j])  # points: the fast foreach path (Blender 4.1+)
+        points = getattr(key, "points", None) or key.data  # points: the fast foreach path (Blender 4.1+)
+        points.foreach_set("co", flat + columns[j])
         key.slider_min, key.slider_max = 0.0, 1.0
         key.value = float(np.clip(values[j], 0.0, 1.0))
     if obj.data.shape_keys is not None:

@@ -28,6 +28,7 @@ group. SMOOTH is left out: the template is smooth already.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import bpy
@@ -51,6 +52,7 @@ PROP_OUTPUT = "face_from_photo_output"  # "head" on head objects
 PROP_EXPRESSION = "face_from_photo_expression"  # JSON {ARKit name: fitted value}
 SKIN_PARTS = ("face", "head_and_neck")
 EYE_PICTURE_SIZE = 512  # px, height of the procedural eye picture (core.eye_texture)
+DEFAULT_DETAIL_STRENGTH = 0.001  # m, ReconstructOptions.detail_strength's default: the head's map as measured
 
 # Blender material -> (upstream material groups, base colour (linear RGB), alpha).
 PART_MATERIALS: dict[str, tuple[tuple[str, ...], tuple[float, float, float], float]] = {
@@ -195,18 +197,40 @@ def _part_material(name: str, colour: tuple[float, float, float], alpha: float) 
     return mat
 
 
-def _iris_rgb(head: Any) -> tuple[int, int, int] | None:
-    """The iris colour core measured in the photo (sRGB 0..255), when it did."""
-    for owner in (getattr(head, "texture", None), head):
-        for attr in ("iris_rgb", "iris_colour", "iris_color"):
-            value = getattr(owner, attr, None)
-            if value is not None:
-                rgb = np.asarray(value, dtype=np.float64).ravel()[:3]
-                if rgb.max() <= 1.0:
-                    rgb = rgb * 255.0
-                r, g, b = (int(c) for c in np.clip(np.rint(rgb), 0, 255))
-                return r, g, b
-    return None
+def _colour(owner: Any, attr: str) -> tuple[int, int, int] | None:
+    """An sRGB colour (0..255) core measured, e.g. ``TextureBake.iris_rgb``, when it did."""
+    value = getattr(owner, attr, None) if owner is not None else None
+    if value is None:
+        return None
+    rgb = np.asarray(value, dtype=np.float64).ravel()[:3]
+    if rgb.max() <= 1.0:
+        rgb = rgb * 255.0
+    r, g, b = (int(c) for c in np.clip(np.rint(rgb), 0, 255))
+    return r, g, b
+
+
+def _eyes_rgba(head: Any) -> tuple[np.ndarray, bool]:
+    """The eyes' picture, ``(S, 2S, 4) uint8`` (left half the sclera mesh, right half the iris mesh),
+    and whether the sclera's alpha opens a clear cornea window.
+
+    When the bake painted the eye (``TextureBake.eye (E, E, 3)``: iris and pupil painted on the
+    sclera mesh, the whole visible eyeball) it fills the left half, opaque, and the iris mesh
+    behind it gets the flat ``iris_rgb``; otherwise core.eye_texture draws both halves, with
+    the cornea window.
+    """
+    from ..core.eye_texture import eye_picture
+
+    texture = getattr(head, "texture", None)
+    iris = _colour(texture, "iris_rgb")
+    eye = getattr(texture, "eye", None) if texture is not None else None
+    if eye is None:
+        return eye_picture(EYE_PICTURE_SIZE, iris), True
+    eye = np.asarray(eye, dtype=np.uint8)[..., :3]  # (E, E, 3)
+    e = eye.shape[0]
+    out = np.full((e, 2 * e, 4), 255, dtype=np.uint8)
+    out[:, :e, :3] = eye
+    out[:, e:, :3] = iris if iris is not None else eye[e // 2, e // 2]
+    return out, False
 
 
 def _picture_material(name: str, image: bpy.types.Image, *, use_alpha: bool) -> bpy.types.Material:
@@ -226,17 +250,30 @@ def _picture_material(name: str, image: bpy.types.Image, *, use_alpha: bool) -> 
     return mat
 
 
-def _detail_picture(head: Any) -> np.ndarray | None:
-    """The head's UV detail map as one side-by-side ``(T, 2T)`` float32 picture in [-1, 1], or None."""
+def _detail_picture(head: Any) -> tuple[np.ndarray, float] | None:
+    """The head's UV displacement map as one side-by-side picture for DISPLACE, or None.
+
+    ``HeadResult.detail_map`` holds ``d``, the displacement along the normal in metres per
+    texel of the two skin tiles ``(2, T, T)`` (core.detail_bake). It is stored as
+    ``value = 0.5 + d / (2 D)`` with ``D = max |d|``, so values stay in [0, 1] in any image
+    format, and DISPLACE (midlevel 0.5, strength ``2 D``) moves each vertex by exactly ``d``.
+
+    Returns
+    -------
+    picture : (T, 2T) float32 in [0, 1]
+    strength : float
+        ``2 D``, m.
+    """
     detail = getattr(head, "detail_map", None)
     if detail is None:
         return None
-    a = np.asarray(detail, dtype=np.float32)
+    a = np.nan_to_num(np.asarray(detail, dtype=np.float32))
     if a.ndim == 3 and a.shape[0] == 2:
         a = side_by_side(a)
-    if a.ndim != 2:
+    peak = float(np.abs(a).max()) if a.ndim == 2 and a.size else 0.0
+    if peak <= 0.0:
         return None
-    return np.clip(np.nan_to_num(a), -1.0, 1.0)
+    return 0.5 + a / (2.0 * peak), 2.0 * peak
 
 
 def build_head(
@@ -262,7 +299,7 @@ def build_head(
     bpy.types.Object
         Linked to ``collection``; nothing is left behind when this raises.
     """
-    from ..core.eye_texture import eye_picture, lash_picture
+    from ..core.eye_texture import lash_picture
     from ..core.image_io import encode_jpeg, encode_png
     from ..core.template_model import load_template
 
@@ -285,9 +322,10 @@ def build_head(
                 from pathlib import Path
 
                 created.files.append(Path(bpy.path.abspath(photo.filepath)))
+        eyes_rgba, clear_cornea = _eyes_rgba(head)  # (S, 2S, 4) uint8
         pictures = {}
-        for label, rgba in (("eyes", eye_picture(EYE_PICTURE_SIZE, _iris_rgb(head))),  # (S, 2S, 4)
-                            ("eyelashes", lash_picture())):
+        for label, rgba in (("eyes", eyes_rgba),
+                            ("eyelashes", lash_picture(rgb=_colour(texture, "eyelash_rgb")))):
             img = created.add(images.encoded_image(f"{name} {label}", encode_png(rgba), ".png",
                                                    pack=settings.pack_images, folder=settings.image_folder))
             if not settings.pack_images and img.filepath:
@@ -300,7 +338,7 @@ def build_head(
                 mat = created.add(material.new_photo_material(f"{name} skin", photo, uv_map=UV_MAP))
             elif part in ("sclera", "iris"):
                 mat = created.add(_picture_material(f"{name} {part}", pictures["eyes"],
-                                                    use_alpha=part == "sclera"))
+                                                    use_alpha=clear_cornea and part == "sclera"))
             elif part == "eyelashes":
                 mat = created.add(_picture_material(f"{name} {part}", pictures["eyelashes"], use_alpha=True))
             else:
@@ -320,9 +358,14 @@ def build_head(
 
         detail = _detail_picture(head)
         detail_img = None
+        stack = settings.stack
         if detail is not None:
-            detail_img = new_tracked_image(created, settings, f"{name} detail", 0.5 + 0.5 * detail, data=True)
-        created.add(modifiers.add_stack(obj, detail_img, settings.stack, smooth=False, uv_map=UV_MAP,
+            picture, strength = detail
+            detail_img = new_tracked_image(created, settings, f"{name} detail", picture, data=True)
+            # the map is measured in metres: the Detail option scales it, its default 0.001 m as measured
+            scale = modifiers.detail_strength_from(stack.detail_strength) / DEFAULT_DETAIL_STRENGTH
+            stack = replace(stack, detail_strength=strength * scale)
+        created.add(modifiers.add_stack(obj, detail_img, stack, smooth=False, uv_map=UV_MAP,
                                         vertex_group=SKIN_GROUP))
 
         obj[PROP_SOURCE] = str(reco.source or "")

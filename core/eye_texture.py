@@ -72,11 +72,13 @@ def eye_picture(size: int = 512, iris_rgb: tuple[int, int, int] | None = None) -
 LASH_RGB = (28, 20, 16)  # sRGB, dark brown
 
 
-def lash_picture(width: int = 1024, height: int = 32, strands: int = 360, seed: int = 0) -> np.ndarray:
+def lash_picture(width: int = 1024, height: int = 32, strands: int = 360, seed: int = 0,
+                 rgb: tuple[int, int, int] | None = None) -> np.ndarray:
     """Eyelash cards' picture: thin dark strands across u, each with its own opacity.
 
     The template's eyelash loops (UV tile 6, kept in [0, 1] by blender/head.py) run along
     the lid with u (correlation with x: 0.97), so strands are columns; v is left uniform.
+    ``rgb``: their sRGB colour (e.g. measured in the photo); None a dark brown.
 
     Returns
     -------
@@ -91,6 +93,6 @@ def lash_picture(width: int = 1024, height: int = 32, strands: int = 360, seed: 
     core = np.clip(1.0 - np.abs(x - k - centre[k]) / 0.35, 0.0, 1.0)  # (width,) triangular profile
     alpha = np.rint(255.0 * opacity[k] * core).astype(np.uint8)
     out = np.empty((height, width, 4), dtype=np.uint8)
-    out[..., :3] = LASH_RGB
+    out[..., :3] = rgb if rgb is not None else LASH_RGB
     out[..., 3] = alpha[None, :]
     return out

@@ -188,11 +188,13 @@ out["files"] = sorted(p.name for p in out_dir.iterdir())
 ext.api.remove(obj)
 out["removed"] = {"objects": "astronaut" not in bpy.data.objects, "shape_keys": len(bpy.data.shape_keys)}
 
-# a UV detail map in the result (HeadResult.detail_map, two (T, T) tiles in [-1, 1]) drives a Displace
-# through the UVs on the skin only
+# a UV displacement map in the result (HeadResult.detail_map: two (T, T) tiles, m along the normal)
+# drives a Displace through the UVs on the skin only; the Detail option scales it (0.001 m: as measured)
 before = counts()
-head.detail_map = np.clip(np.random.default_rng(0).normal(0.0, 0.5, (2, 64, 64)), -1, 1).astype(np.float32)
-dobj = ext.api.reconstruct(photo, output="head", detail_strength=0.004)
+head.detail_map = np.clip(np.random.default_rng(0).normal(0.0, 0.001, (2, 64, 64)), -0.003, 0.003)
+head.detail_map = head.detail_map.astype(np.float32)
+peak = float(np.abs(head.detail_map).max())
+dobj = ext.api.reconstruct(photo, output="head", detail_strength=0.002)
 def shown_co(o, disable=()):
     for name in disable:
         o.modifiers[name].show_viewport = False
@@ -210,10 +212,29 @@ skin = template.part_mask("face", "head_and_neck")
 disp = dobj.modifiers["FaceDetail"]
 out["detail"] = {"modifiers": [m.type for m in dobj.modifiers], "group": disp.vertex_group,
                  "coords": disp.texture_coords, "uv": disp.uv_layer, "strength": disp.strength,
-                 "skin_moved": float(moved[skin].max()), "others_moved": float(moved[eyes].max())}
+                 "peak": peak, "skin_moved": float(moved[skin].max()),
+                 "others_moved": float(moved[eyes].max())}
 ext.api.remove(dobj)
 del head.detail_map
 out["detail"]["removed_all"] = counts() == before
+
+# the bake's painted eye (TextureBake.eye, iris_rgb, eyelash_rgb) replaces the procedural eye picture
+tex = head.texture
+tex.eye = np.full((64, 64, 3), 200, np.uint8)
+tex.iris_rgb, tex.eyelash_rgb = np.array([40, 90, 160], np.uint8), np.array([30, 20, 10], np.uint8)
+eobj = ext.api.reconstruct(photo, output="head")
+def image_of(m):
+    return next(n.image for n in m.node_tree.nodes if n.type == 'TEX_IMAGE')
+sclera = eobj.data.materials[1]
+eye_img = image_of(sclera)
+px = np.empty(eye_img.size[0] * eye_img.size[1] * 4, np.float32)
+eye_img.pixels.foreach_get(px)
+px = px.reshape(eye_img.size[1], eye_img.size[0], 4)
+out["painted_eye"] = {"size": list(eye_img.size), "alpha_linked": sclera.node_tree.nodes["Principled BSDF"]
+                      .inputs["Alpha"].is_linked, "left": px[32, 10, :3].round(3).tolist(),
+                      "right": (px[32, 100, :3] * 255).round().tolist()}
+ext.api.remove(eobj)
+del tex.eye, tex.iris_rgb, tex.eyelash_rgb
 
 # the batch CLI asks core for the head
 cli_out = out_dir / "cli"
@@ -324,9 +345,17 @@ def test_undo_and_failures_leave_nothing(head_run: dict) -> None:
 def test_a_uv_detail_map_displaces_the_skin_only(head_run: dict) -> None:
     d = head_run["detail"]
     assert d["modifiers"] == ["SUBSURF", "DISPLACE"] and d["group"] == "Skin"
-    assert d["coords"] == "UV" and d["uv"] == "UVMap" and d["strength"] == pytest.approx(0.008)
-    assert 1e-4 < d["skin_moved"] <= 0.004 + 1e-6 and d["others_moved"] == 0.0
+    assert d["coords"] == "UV" and d["uv"] == "UVMap"
+    assert d["strength"] == pytest.approx(2 * d["peak"] * 2, rel=1e-5)  # 2 max|d|, times 0.002 / 0.001
+    assert 1e-4 < d["skin_moved"] <= 2 * d["peak"] + 1e-6 and d["others_moved"] == 0.0
     assert d["removed_all"]
+
+
+def test_the_bakes_painted_eye_is_used_when_present(head_run: dict) -> None:
+    e = head_run["painted_eye"]
+    assert e["size"] == [128, 64] and not e["alpha_linked"]  # opaque: the iris is painted on the sclera
+    assert e["left"][0] == pytest.approx(e["left"][1]) and e["left"][0] > 0.5  # the grey painted eye
+    assert e["right"][2] > e["right"][0]  # the iris mesh behind it: the measured blue
 
 
 def test_exports_keep_shape_keys_uvs_and_texture(head_run: dict) -> None:

@@ -39,9 +39,10 @@ def reconstruct(
     location: tuple[float, float, float] | None = None,
     pack_images: bool | None = None,
     progress: Callable[[float, str], None] | None = None,
+    output: str | None = None,
     **options: Any,
 ) -> bpy.types.Object:
-    """Reconstruct a textured face mesh object from one photo (blocking).
+    """Reconstruct a textured head or face relief object from one photo (blocking).
 
     Parameters
     ----------
@@ -56,9 +57,14 @@ def reconstruct(
         Pack images into the .blend; default from the add-on preferences.
     progress : callable(fraction, message) or None
         Called as the pipeline moves through its stages.
+    output : str or None
+        ``"head"``: the template head fitted to the photo (full head, UV
+        texture, 53 ARKit shape keys); ``"relief"``: the mesh of the visible
+        face. None uses the preferences' *Output* (Head unless changed).
     **options
         ``core.pipeline.ReconstructOptions`` fields, overriding the defaults
-        from the preferences: ``resolution`` (128 | 256), ``lam`` (λ of the
+        from the preferences: ``head_texture_size``
+        (1024 | 2048 | 4096 | 0), ``resolution`` (128 | 256), ``lam`` (λ of the
         integration, 0.1), ``geometry`` ("normals" | "depth"),
         ``smoothing_factor`` (0..1), ``smoothing_iterations``,
         ``detail_strength`` (m), ``detail_sigma`` (m), ``target_faces``,
@@ -72,6 +78,10 @@ def reconstruct(
         material, live modifier stack (smooth, subdivision, detail displace)
         and custom properties ``face_from_photo_source``,
         ``face_from_photo_options`` (JSON) and ``face_from_photo_model_sha256``.
+        A head (``output="head"``) has every template part in one mesh, the
+        photo baked into a UV texture, the identity in its Basis and 53 ARKit
+        shape keys set to the fitted expression (``face_from_photo_output`` is
+        ``"head"``, ``face_from_photo_expression`` the fitted values as JSON).
 
     Raises
     ------
@@ -85,6 +95,8 @@ def reconstruct(
     context = bpy.context
     prefs = preferences.get(context)
     values = {**preferences.default_values(context), **options}
+    if output is not None:
+        values["output"] = output
     photo = job.check_photo_path(_photo_path_text(path))
     core_options = job.make_options(values)
     choices = job.BlenderChoices.from_preferences(prefs)

@@ -4,6 +4,7 @@
 With the Blender binary (extension installed and enabled)::
 
     blender -b -c face_from_photo reconstruct photos/*.jpg -o out/ --format glb --format blend
+    blender -b -c face_from_photo reconstruct photos/ -o out/ --output-kind head --format fbx
 
 With only the ``bpy`` Python package (no Blender binary), from the repository::
 
@@ -11,7 +12,8 @@ With only the ``bpy`` Python package (no Blender binary), from the repository::
 
 One Blender process handles every photo: it imports torch and loads the
 network once, before the first photo (``startup`` in the report); each gets ``<out>/<stem>.<format>``
-(glb, obj, ply with the modifier stack applied; blend with the live stack),
+(glb, fbx, obj, ply with the modifier stack applied; blend with the live stack; a head's
+glb and fbx keep its 53 shape keys instead, see blender/export.py),
 optionally ``<stem>.preview.png``, and a line in ``<out>/report.json``. A bad
 photo is reported and skipped; the exit status is 0 when all succeeded, 1
 when any failed, 2 for bad arguments, 130 when interrupted.
@@ -49,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     rec = sub.add_parser("reconstruct", help="reconstruct one mesh per photo")
     rec.add_argument("photos", nargs="+", help="photo files, folders of photos, or glob patterns")
     rec.add_argument("-o", "--output", required=True, help="output folder (created when missing)")
-    rec.add_argument("--format", dest="formats", action="append", choices=("glb", "obj", "ply", "blend"),
+    rec.add_argument("--format", dest="formats", action="append",
+                     choices=("glb", "fbx", "obj", "ply", "blend"),
                      help="output format, repeatable (default: glb)")
     rec.add_argument("--preview", action="store_true",
                      help="also render <stem>.preview.png: photo | normals | shaded front | shaded 45°")
@@ -59,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--report", help="report path (default: <output>/report.json)")
     rec.add_argument("--quiet", action="store_true", help="only one line per photo")
     g = rec.add_argument_group("reconstruction options (default: the add-on preferences)")
+    g.add_argument("--output-kind", dest="output_kind", choices=("head", "relief"),
+                   help="what each photo becomes: the fitted template head (full head, UV texture, 53 ARKit "
+                        "shape keys) or the relief of the visible face (-o/--output is the folder)")
+    g.add_argument("--head-texture-size", type=int, choices=(0, 1024, 2048, 4096),
+                   help="side in px of each of the head's two UV texture tiles (0: no texture)")
     g.add_argument("--resolution", type=int, choices=(128, 256),
                    help="side of the head crop in px: 256 gives 4x the vertices (the network still sees 128)")
     g.add_argument("--lam", type=float, help="λ of the normal integration (0.1)")
@@ -106,10 +114,13 @@ def option_values(args: argparse.Namespace) -> dict[str, Any]:
     if args.network is not None:
         values["weights"] = weights_option(args.network)
     for name in ("resolution", "lam", "geometry", "smoothing_factor", "smoothing_iterations",
-                 "detail_strength", "detail_sigma", "target_faces", "device", "face_index", "weights"):
+                 "detail_strength", "detail_sigma", "target_faces", "device", "face_index", "weights",
+                 "head_texture_size"):
         value = getattr(args, name)
         if value is not None:
             values[name] = value
+    if args.output_kind is not None:
+        values["output"] = args.output_kind
     return values
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import bpy
 
 from .blender.job import SUBDIV_MAX
-from .blender.settings import OptionProps, core_values
+from .blender.settings import CORE_FIELDS, OptionProps, core_values
 
 DEVICE_ITEMS = [
     ('auto', "Automatic", "GPU when one is available (CUDA, Apple MPS), else the CPU"),
@@ -62,8 +62,7 @@ class FaceFromPhotoPreferences(OptionProps, bpy.types.AddonPreferences):
         col.prop(self, "subdiv_levels")
         col.prop(self, "subdiv_render_levels")
         col = layout.column(heading="Default Options")
-        for name in ("resolution", "lam", "geometry", "smoothing_factor", "smoothing_iterations",
-                     "detail_strength"):
+        for name in CORE_FIELDS:
             col.prop(self, name)
 
 

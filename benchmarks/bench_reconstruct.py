@@ -15,7 +15,14 @@ Measured on ``examples/astronaut.png``:
 - ``modifier_eval_ms``: median time to re-evaluate the whole live stack at
   default settings after changing the smoothing factor (128 object);
 - ``peak_rss_mb_24mp``: peak resident memory of a fresh process that imports
-  bpy and turns a 6000 x 4000 JPEG into an object.
+  bpy and turns a 6000 x 4000 JPEG into an object;
+- ``head``: the same for ``output="head"`` at resolution 128: ``total_s`` per
+  head texture size (0 = no bake, 1024, 2048 = the default, 4096),
+  ``stages_s`` at 2048 under the issue's stage names (``network`` is core's
+  ``predict``; ``fit`` the template fit, ``texture`` the UV bake, ``build``
+  the Blender object: mesh, 53 shape keys, packed texture, materials), and
+  ``shape_key_eval_ms``: re-evaluating the head after moving one shape key
+  (an artist dragging a slider).
 
 Uses ``core/weights/face_net.pt`` when present, else untrained weights whose
 mask covers the whole crop (``"weights": "untrained"``: same network cost,
@@ -23,7 +30,8 @@ a larger mesh than a real head gives). Last line: one JSON object.
 
 ``--network large`` times the large shipped network instead (``core.models``).
 
-Usage: ``.venv/bin/python benchmarks/bench_reconstruct.py [--repeats 5] [--network large]``
+Usage: ``.venv/bin/python benchmarks/bench_reconstruct.py [--repeats 5] [--network large]
+[--outputs relief head] [--no-rss]``
 """
 
 from __future__ import annotations
@@ -86,6 +94,59 @@ def modifier_eval_ms(obj: object, repeats: int = 15) -> float:
     return 1000.0 * statistics.median(times[1:])
 
 
+def shape_key_eval_ms(obj: object, repeats: int = 15) -> float:
+    import bpy
+
+    key = obj.data.shape_keys.key_blocks["jawOpen"]  # type: ignore[attr-defined]
+    base = key.value
+    times = []
+    for k in range(repeats + 1):
+        key.value = min(1.0, base + (0.1 if k % 2 else 0.0))
+        t0 = time.perf_counter()
+        depsgraph = bpy.context.evaluated_depsgraph_get()
+        obj.evaluated_get(depsgraph)  # type: ignore[attr-defined]
+        times.append(time.perf_counter() - t0)
+    key.value = base
+    return 1000.0 * statistics.median(times[1:])
+
+
+HEAD_STAGE_NAMES = {"predict": "network"}  # core stage -> the issue's name
+
+
+def bench_head(weights: str | None, repeats: int) -> dict[str, object]:
+    """Photo -> head object, warm, per head texture size; stages at the default size."""
+    import bpy
+    from face_from_photo.blender import job
+    from face_from_photo.blender.build import remove_object
+
+    out: dict[str, object] = {"total_s": {}}
+    for size in (2048, 0, 1024, 4096):
+        values: dict[str, object] = {"output": "head", "head_texture_size": size}
+        if weights:
+            values["weights"] = weights
+        options = job.make_options(values)
+        _t, _s, warm = one_run(str(PHOTO), options)  # warm-up (template load, texel tables of this size)
+        remove_object(warm)  # type: ignore[arg-type]
+        totals, stages = [], []
+        for k in range(repeats):
+            total, st, obj = one_run(str(PHOTO), options)
+            totals.append(total)
+            stages.append(st)
+            if size == 2048 and k == repeats - 1:
+                out["shape_key_eval_ms"] = round(shape_key_eval_ms(obj), 2)
+                out["vertices"] = len(obj.data.vertices)  # type: ignore[attr-defined]
+                out["shape_keys"] = len(obj.data.shape_keys.key_blocks) - 1  # type: ignore[attr-defined]
+            remove_object(obj)  # type: ignore[arg-type]
+        out["total_s"][str(size)] = round(statistics.median(totals), 4)  # type: ignore[index]
+        if size == 2048:
+            out["stages_s"] = {HEAD_STAGE_NAMES.get(k, k): round(statistics.median(s[k] for s in stages), 4)
+                               for k in stages[0]}
+        print(f"head, texture {size}: total {statistics.median(totals):.3f} s", flush=True)
+    for o in list(bpy.context.scene.collection.objects):
+        remove_object(o)
+    return out
+
+
 def peak_rss_24mp(tmp: Path, weights: str | None) -> float:
     """Peak RSS (MB) of a fresh process reconstructing a 6000 x 4000 photo."""
     import cv2
@@ -122,6 +183,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--network", choices=("standard", "large"), default="standard")
+    parser.add_argument("--outputs", nargs="+", choices=("relief", "head"), default=["relief", "head"])
+    parser.add_argument("--no-rss", action="store_true", help="skip the 24 MP peak-memory run")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="ffp-bench-reconstruct-"))
@@ -139,7 +202,7 @@ def main() -> None:
     result: dict[str, object] = {"total_s": {}, "stages_s": {}}
     eval_ms: dict[str, float] = {}
     counts: dict[str, int] = {}
-    for resolution in (128, 256):
+    for resolution in (128, 256) if "relief" in args.outputs else ():
         values: dict[str, object] = {"resolution": resolution}
         if weights:
             values["weights"] = weights
@@ -161,10 +224,14 @@ def main() -> None:
             result["stages_s"] = {k: round(statistics.median(s[k] for s in stages), 4) for k in stages[0]}
         print(f"resolution {resolution}: total {statistics.median(totals):.3f} s, "
               f"{counts[str(resolution)]} vertices, stack eval {eval_ms[str(resolution)]:.1f} ms", flush=True)
-    result["modifier_eval_ms"] = round(eval_ms["128"], 2)
-    result["modifier_eval_ms_256"] = round(eval_ms["256"], 2)
-    result["vertices"] = counts
-    result["peak_rss_mb_24mp"] = round(peak_rss_24mp(tmp, weights), 1)
+    if "relief" in args.outputs:
+        result["modifier_eval_ms"] = round(eval_ms["128"], 2)
+        result["modifier_eval_ms_256"] = round(eval_ms["256"], 2)
+        result["vertices"] = counts
+    if "head" in args.outputs:
+        result["head"] = bench_head(weights, args.repeats)
+    if not args.no_rss:
+        result["peak_rss_mb_24mp"] = round(peak_rss_24mp(tmp, weights), 1)
     result["weights"] = "untrained" if untrained else "shipped"
     result["network"] = args.network
     print(json.dumps(result), flush=True)

@@ -124,8 +124,9 @@ def _rgb01(texture: np.ndarray) -> np.ndarray:
     return np.clip(a.astype(np.float32), 0.0, 1.0)
 
 
-def _new_image(created: Created, settings: BuildSettings, name: str, pixels: np.ndarray,
-               *, data: bool) -> bpy.types.Image:
+def new_tracked_image(created: Created, settings: BuildSettings, name: str, pixels: np.ndarray,
+                      *, data: bool) -> bpy.types.Image:
+    """An image of ``pixels`` (row 0 at the top), packed or written as the settings say, tracked."""
     img = created.add(images.new_image(name, pixels, non_color=data, float_buffer=data))
     images.store(img, pack=settings.pack_images, folder=settings.image_folder)
     if not settings.pack_images and img.filepath_raw:
@@ -139,12 +140,14 @@ def maps_images(reco: Any, settings: BuildSettings, created: Created) -> dict[st
     name = settings.name
     out: dict[str, bpy.types.Image] = {}
     normals = _map(maps.normals, 3)  # (S, S, 3) unit vectors, camera frame
-    out["normals"] = _new_image(created, settings, f"{name} normals", 0.5 + 0.5 * normals, data=True)
-    out["grad_mag"] = _new_image(created, settings, f"{name} gradient", _map(maps.grad_mag, 1), data=True)
+    out["normals"] = new_tracked_image(created, settings, f"{name} normals", 0.5 + 0.5 * normals,
+                                       data=True)
+    out["grad_mag"] = new_tracked_image(created, settings, f"{name} gradient", _map(maps.grad_mag, 1),
+                                        data=True)
     mask = _map(np.asarray(maps.mask, dtype=np.float32), 1)  # (S, S) 0/1
-    out["mask"] = _new_image(created, settings, f"{name} mask", mask, data=True)
+    out["mask"] = new_tracked_image(created, settings, f"{name} mask", mask, data=True)
     depth = reco.depth if getattr(reco, "depth", None) is not None else maps.depth
-    out["depth"] = _new_image(created, settings, f"{name} depth", _map(depth, 1), data=True)
+    out["depth"] = new_tracked_image(created, settings, f"{name} depth", _map(depth, 1), data=True)
     return out
 
 
@@ -184,7 +187,7 @@ def build_object(
         me = created.add(mesh.new_mesh(name, vertices, triangles, uvs))
         me.shade_smooth()
 
-        photo = _new_image(created, settings, f"{name} photo", _rgb01(reco.texture), data=False)
+        photo = new_tracked_image(created, settings, f"{name} photo", _rgb01(reco.texture), data=False)
         mat = created.add(material.new_photo_material(f"{name} photo", photo))
         me.materials.append(mat)
 
@@ -193,7 +196,7 @@ def build_object(
             stored = maps_images(reco, settings, created)
 
         detail = np.clip(np.asarray(reco.detail, dtype=np.float32), -1.0, 1.0)  # (T, T)
-        detail_img = _new_image(created, settings, f"{name} detail", 0.5 + 0.5 * detail, data=True)
+        detail_img = new_tracked_image(created, settings, f"{name} detail", 0.5 + 0.5 * detail, data=True)
 
         obj = created.add(bpy.data.objects.new(name, me))
         obj.location = settings.location

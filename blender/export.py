@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Write a face object to glb / obj / ply / blend, with its modifiers applied.
+"""Write a face object to glb / fbx / obj / ply / blend, with its modifiers applied.
 
 Each writer takes the final path and writes it through ``core.safe_write``
 (temporary file in the same folder, fsync, a check of the format, then
@@ -9,6 +9,12 @@ report (they return ``{'FINISHED'}`` with the file cut short; the OBJ check
 counts its vertex and face lines against the evaluated mesh). glb, obj and ply hold the evaluated mesh
 (smoothing, subdivision at viewport levels and detail applied); .blend keeps
 the live modifier stack so the artist can still tweak it.
+
+A head (an object with shape keys) keeps them: glb and fbx then hold the base mesh with
+its 53 ARKit shape keys as morph targets (glTF) or blend shapes (FBX), with their
+current values, and no modifiers applied (both exporters drop shape keys when they apply
+modifiers); obj and ply hold the mesh as shown, keys mixed in and modifiers applied.
+Textures: embedded in glb and fbx; written next to the obj (named in its .mtl).
 """
 
 from __future__ import annotations
@@ -22,7 +28,13 @@ from pathlib import Path
 
 import bpy
 
-FORMATS = ("glb", "obj", "ply", "blend")
+FORMATS = ("glb", "fbx", "obj", "ply", "blend")
+
+
+def has_shape_keys(obj: bpy.types.Object) -> bool:
+    """True when the object's mesh has shape keys beyond the Basis (a head)."""
+    keys = getattr(obj.data, "shape_keys", None)
+    return keys is not None and len(keys.key_blocks) > 1
 
 
 @contextmanager
@@ -51,11 +63,24 @@ def only_selected(obj: bpy.types.Object) -> Iterator[None]:
 
 
 def _glb(obj: bpy.types.Object, tmp: Path) -> None:
+    keys = has_shape_keys(obj)
     with only_selected(obj):
         bpy.ops.export_scene.gltf(
-            filepath=str(tmp), export_format='GLB', use_selection=True, export_apply=True,
+            filepath=str(tmp), export_format='GLB', use_selection=True, export_apply=not keys,
             export_yup=True, export_texcoords=True, export_normals=True, export_materials='EXPORT',
             export_cameras=False, export_lights=False, export_animations=False,
+            export_morph=keys, export_morph_normal=False, export_try_sparse_sk=True,
+        )
+
+
+def _fbx(obj: bpy.types.Object, tmp: Path) -> None:
+    """Binary FBX 7.4, Y up, textures embedded; shape keys as blend shapes (modifiers then not applied)."""
+    with only_selected(obj):
+        bpy.ops.export_scene.fbx(
+            filepath=str(tmp), use_selection=True, object_types={'MESH'},
+            use_mesh_modifiers=not has_shape_keys(obj), mesh_smooth_type='FACE', use_custom_props=False,
+            add_leaf_bones=False, bake_anim=False, path_mode='COPY', embed_textures=True,
+            axis_forward='-Z', axis_up='Y', apply_scale_options='FBX_SCALE_UNITS',
         )
 
 
@@ -86,12 +111,28 @@ def _obj(obj: bpy.types.Object, tmp: Path, final: Path) -> None:
                 export_uv=True, export_normals=True, export_materials=True, path_mode='COPY',
                 export_triangulated_mesh=True, forward_axis='NEGATIVE_Z', up_axis='Y',
             )
+        _write_packed_textures(obj, Path(scratch))
         for side in sorted(Path(scratch).iterdir()):
             if side != target:
                 atomic_write(final.parent / side.name, lambda t, side=side: os.replace(side, t),
                              verify=verifier_for(side))
                 add_side_file(final.parent / side.name)  # only once written: a failed write keeps the old one
         shutil.move(str(target), str(tmp))
+
+
+def _write_packed_textures(obj: bpy.types.Object, folder: Path) -> None:
+    """Write the packed images the .mtl names but the OBJ writer did not copy (it copies files only)."""
+    mtl = next(folder.glob("*.mtl"), None)
+    text = mtl.read_text(errors="replace") if mtl is not None else ""
+    for slot in obj.material_slots:
+        tree = slot.material.node_tree if slot.material is not None else None
+        for node in tree.nodes if tree is not None else ():
+            image = getattr(node, "image", None) if node.type == 'TEX_IMAGE' else None
+            if image is None or image.packed_file is None or not image.filepath_raw:
+                continue
+            name = Path(bpy.path.abspath(image.filepath_raw)).name
+            if name in text and not (folder / name).exists():
+                (folder / name).write_bytes(image.packed_file.data)
 
 
 def _blend(obj: bpy.types.Object, tmp: Path) -> None:
@@ -113,6 +154,8 @@ def writer(fmt: str, obj: bpy.types.Object, final: Path) -> Callable[[Path], Non
         return lambda tmp: _glb(obj, tmp)
     if fmt == "ply":
         return lambda tmp: _ply(obj, tmp)
+    if fmt == "fbx":
+        return lambda tmp: _fbx(obj, tmp)
     if fmt == "obj":
         return lambda tmp: _obj(obj, tmp, final)
     if fmt == "blend":

@@ -93,3 +93,31 @@ def store(img: bpy.types.Image, *, pack: bool, folder: Path | None) -> None:
     img.filepath_raw = str(path)
     img.source = 'FILE'
     img.reload()
+
+
+def encoded_image(name: str, data: bytes, suffix: str, *, pack: bool, folder: Path | None) -> bpy.types.Image:
+    """An image datablock from encoded file bytes (e.g. a JPEG from ``core.image_io.encode_jpeg``).
+
+    ``pack=True`` packs the bytes unchanged into the .blend (no re-encoding, so building
+    and exporting stay fast); otherwise they are written to ``folder/<name><suffix>``
+    (checked, then renamed) and the image references that file.
+    """
+    if pack:
+        img = bpy.data.images.new(name, 8, 8)  # size is a placeholder until the packed file loads
+        try:
+            img.pack(data=data, data_len=len(data))
+            img.source = 'FILE'
+            img.filepath_raw = f"{bpy.path.clean_name(name)}{suffix}"  # exporters name the file after it
+        except BaseException:
+            bpy.data.images.remove(img)
+            raise
+        return img
+    if folder is None:
+        raise ValueError("an image folder is needed when images are not packed")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{bpy.path.clean_name(name)}{suffix}"
+    with outside_transaction():
+        write_verified(path, lambda tmp: tmp.write_bytes(data))
+    img = bpy.data.images.load(str(path), check_existing=False)
+    img.name = name
+    return img

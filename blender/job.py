@@ -18,6 +18,7 @@ from typing import Any
 CORE_OPTION_NAMES = (
     "resolution", "lam", "geometry", "smoothing_factor", "smoothing_iterations",
     "detail_strength", "detail_sigma", "target_faces", "device", "face_index", "crop_box", "weights",
+    "output", "head_texture_size", "head_depth_weight",
 )
 
 
@@ -189,7 +190,8 @@ def build_result(
     choices: BlenderChoices = BlenderChoices(),
     name: str | None = None,
 ) -> Any:
-    """The finished Blender object for a ``Reconstruction`` (see :func:`.build.build_object`)."""
+    """The finished Blender object for a ``Reconstruction``: the head when it holds one
+    (``output="head"``, :func:`.head.build_head`), else the relief (:func:`.build.build_object`)."""
     from . import build
 
     options = reco.options.to_dict() if hasattr(reco.options, "to_dict") else {}
@@ -204,8 +206,12 @@ def build_result(
     )
     import json
 
-    return build.build_object(reco, settings, collection=collection,
-                              options_json=json.dumps(options, sort_keys=True))
+    options_json = json.dumps(options, sort_keys=True)
+    if getattr(reco, "head", None) is not None:
+        from .head import build_head
+
+        return build_head(reco, settings, collection=collection, options_json=options_json)
+    return build.build_object(reco, settings, collection=collection, options_json=options_json)
 
 
 def check_photo_path(path: str) -> str:

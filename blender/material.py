@@ -8,8 +8,8 @@ import bpy
 from .mesh import UV_MAP_NAME
 
 
-def new_photo_material(name: str, image: bpy.types.Image) -> bpy.types.Material:
-    """Material sampling ``image`` through the ``"Photo"`` UV map.
+def new_photo_material(name: str, image: bpy.types.Image, uv_map: str = UV_MAP_NAME) -> bpy.types.Material:
+    """Material sampling ``image`` through the UV map ``uv_map`` (the relief's ``"Photo"``).
 
     Works in Blender 4.2 (``node_tree`` is None until ``use_nodes``) and
     5.0 (node tree always present, ``use_nodes`` deprecated).
@@ -32,7 +32,7 @@ def new_photo_material(name: str, image: bpy.types.Image) -> bpy.types.Material:
         bsdf.inputs["Roughness"].default_value = 0.6
 
         uv = nodes.new("ShaderNodeUVMap")
-        uv.uv_map = UV_MAP_NAME
+        uv.uv_map = uv_map
         uv.location = (-600.0, 300.0)
         tex = nodes.new("ShaderNodeTexImage")
         tex.image = image

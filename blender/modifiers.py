@@ -46,14 +46,22 @@ def add_stack(
     obj: bpy.types.Object,
     detail_image: bpy.types.Image | None,
     settings: StackSettings,
+    *,
+    smooth: bool = True,
+    uv_map: str = UV_MAP_NAME,
+    vertex_group: str = "",
 ) -> bpy.types.Texture | None:
-    """Add the three modifiers to ``obj``; returns the image texture it created.
+    """Add the modifiers to ``obj``; returns the image texture it created.
 
-    The texture is the only new datablock; the caller owns its clean-up.
+    ``smooth=False`` leaves SMOOTH out (the template head is smooth already);
+    DISPLACE samples ``detail_image`` through ``uv_map`` and moves only the
+    vertices of ``vertex_group`` (all when empty). The texture is the only new
+    datablock; the caller owns its clean-up.
     """
-    smooth = cast(bpy.types.SmoothModifier, obj.modifiers.new(SMOOTH, 'SMOOTH'))
-    smooth.factor = settings.smooth_factor
-    smooth.iterations = settings.smooth_iterations
+    if smooth:
+        smoothing = cast(bpy.types.SmoothModifier, obj.modifiers.new(SMOOTH, 'SMOOTH'))
+        smoothing.factor = settings.smooth_factor
+        smoothing.iterations = settings.smooth_iterations
 
     sub = cast(bpy.types.SubsurfModifier, obj.modifiers.new(SUBSURF, 'SUBSURF'))
     sub.levels = settings.subdiv_levels
@@ -72,7 +80,8 @@ def add_stack(
         disp = cast(bpy.types.DisplaceModifier, obj.modifiers.new(DISPLACE, 'DISPLACE'))
         disp.texture = tex
         disp.texture_coords = 'UV'
-        disp.uv_layer = UV_MAP_NAME
+        disp.uv_layer = uv_map
+        disp.vertex_group = vertex_group
         disp.direction = 'NORMAL'
         disp.space = 'LOCAL'
         disp.mid_level = DISPLACE_MIDLEVEL

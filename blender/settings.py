@@ -17,6 +17,18 @@ RESOLUTION_ITEMS = [
     ('256', "256 px", "Denser mesh (4x the vertices) and texture crop; the network still sees the "
                       "face at 128 px, its maps are upsampled"),
 ]
+OUTPUT_ITEMS = [
+    ('head', "Head", "The template head fitted to the photo: full head, fixed topology, UV texture, "
+                     "53 ARKit shape keys"),
+    ('relief', "Relief", "The relief of the visible face: a grid mesh from the depth map, the photo "
+                         "as texture"),
+]
+HEAD_TEXTURE_ITEMS = [
+    ('1024', "1024 px", "Faster bake"),
+    ('2048', "2048 px", "Default"),
+    ('4096', "4096 px", "Sharpest, slowest"),
+    ('0', "None", "No texture: plain skin colour (fastest)"),
+]
 GEOMETRY_ITEMS = [
     ('normals', "Normals", "Integrate the predicted normals (weighted least squares, default)"),
     ('depth', "Depth", "Use the network's direct depth prediction"),
@@ -26,6 +38,11 @@ GEOMETRY_ITEMS = [
 class OptionProps:
     """Mixin: the core options as Blender properties (same names as ReconstructOptions)."""
 
+    output: bpy.props.EnumProperty(name="Output", items=OUTPUT_ITEMS, default='head',
+                                   description="What to build from the photo")
+    head_texture_size: bpy.props.EnumProperty(name="Head Texture", items=HEAD_TEXTURE_ITEMS, default='2048',
+                                              description="Side of each of the head's two UV texture "
+                                                          "tiles baked from the photo")
     resolution: bpy.props.EnumProperty(name="Resolution", items=RESOLUTION_ITEMS, default='128',
                                        description="Side of the head crop the mesh is built from")
     lam: bpy.props.FloatProperty(name="λ", default=0.1, min=0.0, max=10.0, soft_max=0.5, step=1,
@@ -58,7 +75,8 @@ class FACE_PG_settings(OptionProps, bpy.types.PropertyGroup):
                                                     "(0: one vertex per map pixel)")
 
 
-CORE_FIELDS = ("resolution", "lam", "geometry", "smoothing_factor", "smoothing_iterations", "detail_strength")
+CORE_FIELDS = ("output", "head_texture_size", "resolution", "lam", "geometry", "smoothing_factor",
+               "smoothing_iterations", "detail_strength")
 
 
 def core_values(src: Any) -> dict[str, Any]:
@@ -67,8 +85,9 @@ def core_values(src: Any) -> dict[str, Any]:
     for name in CORE_FIELDS:
         if hasattr(src, name):
             values[name] = getattr(src, name)
-    if "resolution" in values:
-        values["resolution"] = int(values["resolution"])
+    for name in ("resolution", "head_texture_size"):  # enums of whole numbers
+        if name in values:
+            values[name] = int(values[name])
     for name in ("lam", "smoothing_factor", "detail_strength"):
         if name in values:  # Blender floats are single precision: 0.1 -> 0.10000000149
             values[name] = float(f"{float(values[name]):.6g}")

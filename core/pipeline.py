@@ -138,9 +138,10 @@ class ReconstructOptions:
     weights : str or None
         Path of the network weights; None uses the shipped ``core/weights/face_net.pt``.
     output : str
-        ``"relief"`` (default: the grid mesh of the visible face) or ``"head"``: the
-        relief as well, plus the template head fitted to the photo
-        (``Reconstruction.head``, ``Reconstruction.landmarks68_px``).
+        ``"relief"`` (the library's default: the grid mesh of the visible face) or
+        ``"head"``: the relief as well, plus the template head fitted to the photo
+        (``Reconstruction.head``, ``Reconstruction.landmarks68_px``). The extension's
+        default (its preferences, hence the panel, API and batch command) is ``"head"``.
     head_depth_weight : float
         Weight of the relief depth in the head fit (core.template_fit), 0..10; 0 fits
         the correspondences alone. 1 measured best of 0 / 0.3 / 1 on 30 real dev photos

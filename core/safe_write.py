@@ -478,6 +478,41 @@ def verify_glb(path: Path) -> None:
         offset = end
 
 
+FBX_MAGIC = b"Kaydara FBX Binary  \x00\x1a\x00"
+FBX_FOOTER_MAGIC = b"\xf8\x5a\x8c\x6a\xde\xf5\xd9\x7e\xec\xe9\x0c\xe3\x75\x8f\x29\x0b"
+
+
+def verify_fbx(path: Path) -> None:
+    """Binary FBX: header, top-level node records chained to the file's end, footer magic.
+
+    Layout: 23-byte magic, ``version u32``; node records ``end_offset, n_props, props_len``
+    (u64 from version 7500, else u32), ``name_len u8``, name, ...; a null record ends the
+    top level; then the footer, whose last 16 bytes are a fixed magic. Each record's
+    ``end_offset`` must lie past its start and inside the file.
+    """
+    data = path.read_bytes()
+    size = len(data)
+    if not data.startswith(FBX_MAGIC):
+        raise IncompleteFile("no binary FBX header")
+    if size < 27 + 160:
+        raise IncompleteFile(f"only {size} bytes")
+    (version,) = struct.unpack_from("<I", data, 23)
+    wide = version >= 7500
+    head = struct.Struct("<QQQB" if wide else "<IIIB")
+    offset = 27
+    while True:
+        if offset + head.size > size:
+            raise IncompleteFile("a node record is cut")
+        end, n_props, props_len, name_len = head.unpack_from(data, offset)
+        if end == 0 and n_props == 0 and props_len == 0 and name_len == 0:
+            break  # the null record after the last top-level node
+        if not offset < end <= size:
+            raise IncompleteFile(f"a node record ends at byte {end} of {size}")
+        offset = end
+    if data[-16:] != FBX_FOOTER_MAGIC:
+        raise IncompleteFile("the FBX ends before its footer")
+
+
 def verify_png(path: Path) -> None:
     """PNG: signature, every chunk's CRC, and ``IEND`` as the last chunk."""
     data = path.read_bytes()
@@ -644,7 +679,7 @@ def verify_json(path: Path) -> None:
 VERIFIERS: dict[str, Verifier] = {
     ".glb": verify_glb, ".png": verify_png, ".jpg": verify_jpeg, ".jpeg": verify_jpeg,
     ".exr": verify_exr, ".blend": verify_blend, ".ply": verify_ply, ".obj": verify_obj,
-    ".mtl": verify_mtl, ".json": verify_json,
+    ".mtl": verify_mtl, ".json": verify_json, ".fbx": verify_fbx,
 }
 
 

@@ -3,13 +3,15 @@
 
 import bpy
 
-from . import drop, import_photo, reconstruct, reset_settings
+from . import drop, import_photo, neutral_expression, photo_expression, reconstruct, reset_settings
 
 classes = (
     *reconstruct.classes,
     *import_photo.classes,
     *reset_settings.classes,
     *drop.classes,
+    *neutral_expression.classes,
+    *photo_expression.classes,
 )
 
 

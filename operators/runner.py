@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import bpy
 
 from ..blender import job
-from ..blender.settings import OptionProps, core_values
+from ..blender.settings import CORE_FIELDS, OptionProps, core_values
 
 TIMER_STEP_S = 0.1
 
@@ -47,8 +47,7 @@ class RunnerMixin(OptionProps, _OperatorBase):
         settings = getattr(context.scene, "face_from_photo", None)
         if settings is None:
             return
-        for name in ("resolution", "lam", "geometry", "smoothing_factor", "smoothing_iterations",
-                     "detail_strength"):
+        for name in CORE_FIELDS:
             if not self.properties.is_property_set(name):
                 setattr(self, name, getattr(settings, name))
 
@@ -185,5 +184,5 @@ class RunnerMixin(OptionProps, _OperatorBase):
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
         layout.use_property_split = True
-        for name in ("lam", "smoothing_factor", "smoothing_iterations", "detail_strength"):
+        for name in ("output", "lam", "smoothing_factor", "smoothing_iterations", "detail_strength"):
             layout.prop(self, name)

@@ -4,6 +4,7 @@
 import bpy
 
 from ..blender import warmup
+from ..blender.head import is_head
 
 
 class FACE_PT_main(bpy.types.Panel):
@@ -24,6 +25,9 @@ class FACE_PT_main(bpy.types.Panel):
         col = layout.column()
         col.use_property_split = True
         col.use_property_decorate = False
+        col.prop(settings, "output")
+        if settings.output == 'head':
+            col.prop(settings, "head_texture_size")
         col.prop(settings, "resolution")
         col.prop(settings, "geometry")
         col.prop(settings, "lam")
@@ -36,6 +40,10 @@ class FACE_PT_main(bpy.types.Panel):
         row.scale_y = 1.8
         row.operator("face_from_photo.reconstruct", text="Reconstruct from Photo", icon='USER')
         layout.operator("face_from_photo.reset_settings", icon='LOOP_BACK')
+        if is_head(context.active_object):
+            row = layout.row(align=True)
+            row.operator("face_from_photo.neutral_expression", icon='SHAPEKEY_DATA')
+            row.operator("face_from_photo.photo_expression", icon='IMAGE_DATA')
 
 
 classes = (FACE_PT_main,)

@@ -45,6 +45,9 @@ core_predict = importlib.import_module(MODULE + ".core.predict")
 runner = importlib.import_module(MODULE + ".operators.runner")
 error_type = ext.api.FaceFromPhotoError
 cases = plan["cases"]
+# this corpus checks the relief's photo image; the head output has its own test (test_head.py)
+bpy.context.preferences.addons[MODULE].preferences.output = 'relief'
+bpy.context.scene.face_from_photo.output = 'relief'
 results = {cid: {} for cid in cases}
 
 def shipped_weights(path):

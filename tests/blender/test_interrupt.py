@@ -97,7 +97,7 @@ def test_interrupted_batch_keeps_only_complete_files_and_resumes(tmp_path: Path,
     weights = make_weights(tmp_path / "weights")
     out = tmp_path / "out"
     args = ["reconstruct", str(photos), "-o", str(out), "--format", "glb", "--format", "obj",
-            "--weights", str(weights), "--device", "cpu"]
+            "--weights", str(weights), "--device", "cpu", "--output-kind", "relief"]
     proc = launcher(args)
     try:
         deadline = time.time() + 300

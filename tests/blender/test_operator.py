@@ -188,7 +188,7 @@ def test_undo_removes_the_result(run_bpy) -> None:
 
 REAL = """
 ext = enable_from_source()
-bpy.ops.face_from_photo.reconstruct(filepath=sys.argv[1])
+bpy.ops.face_from_photo.reconstruct(filepath=sys.argv[1], output='relief')
 obj = bpy.context.view_layer.objects.active
 me = obj.data
 poly_n = np.empty(3 * len(me.polygons), np.float32)

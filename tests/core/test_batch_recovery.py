@@ -68,9 +68,22 @@ def _obj() -> bytes:
     return b"mtllib a.mtl\nv 0 0 0\nv 1 0 0\nv 0 1 0\nvt 0 0\nf 1/1 2/1 3/1\n"
 
 
+def _fbx() -> bytes:
+    """Binary FBX 7.4 with one empty top-level node, the null record and Blender's footer."""
+    out = safe_write.FBX_MAGIC + struct.pack("<I", 7400)
+    name = b"FBXHeaderExtension"
+    start = len(out)
+    out += struct.pack("<IIIB", start + 13 + len(name) + 13, 0, 0, len(name)) + name + b"\0" * 13
+    out += b"\0" * 13  # null record: end of the top level
+    out += b"\xfa\xbc\xab\x09\xd0\xc8\xd4\x66\xb1\x76\xfb\x83\x1c\xf7\x26\x7e" + b"\0" * 4
+    out += b"\0" * (((len(out) + 15) & ~15) - len(out) or 16)
+    return out + struct.pack("<I", 7400) + b"\0" * 120 + safe_write.FBX_FOOTER_MAGIC
+
+
 @pytest.mark.parametrize("suffix, good, cut", [
     (".glb", _glb(), 40), (".png", _png(), 30), (".ply", _ply(), 90), (".obj", _obj(), 30),
     (".mtl", b"newmtl skin\nKd 1 1 1\n", 0), (".json", b'{"a": [1, 2]}\n', 8),
+    (".fbx", _fbx(), 60), (".fbx", _fbx(), len(_fbx()) - 1),
 ])
 def test_each_format_check_accepts_the_whole_file_and_refuses_a_cut_one(
         tmp_path: Path, suffix: str, good: bytes, cut: int) -> None:

@@ -112,12 +112,18 @@ me = obj.data
 added = {k: counts()[k] - before[k] for k in before}
 
 def evaluated():
+    # the shape keys' result: the modifiers (Subdivision, the detail's Displace) are off for the read
+    shown_before = [m.show_viewport for m in obj.modifiers]
+    for m in obj.modifiers:
+        m.show_viewport = False
     dg = bpy.context.evaluated_depsgraph_get()
     ev = obj.evaluated_get(dg)
     m = ev.to_mesh()
     co = np.empty(3 * len(m.vertices), np.float32)
     m.vertices.foreach_get("co", co)
     ev.to_mesh_clear()
+    for m, shown_flag in zip(obj.modifiers, shown_before):
+        m.show_viewport = shown_flag
     return co.reshape(-1, 3)
 
 basis = np.empty(3 * len(me.vertices), np.float32)

@@ -1,0 +1,146 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Several photos of one synthetic template head: face error by number of views, time per photo.
+
+    .venv/bin/python benchmarks/bench_multiview.py [--trials 8]
+
+Each trial deforms the template with one random identity (N(0, 0.8) per mode) and, per
+view, three random expressions, poses it at yaw 0, +45, -45, +90, -90 deg (pitch and roll
+within +-8 deg), splats its fit vertices into a 128 px correspondence map per view (nearest
+wins; the perfect network), replaces 10 % of the head pixels by random correspondences and
+gives the relief depth (weight 1, as the pipeline) and the five landmarks with 1 px noise.
+Views are added in the order front, +45, -45, +90, -90; each set is fitted by
+``core.multiview_fit.fit_multiview`` started from the single-view fits (for one view, the
+single-view fit itself). Reported per view count: ``face_mm``, the mean error of the
+identity's face-region vertices (expression 0) after a similarity alignment, mm (mean over
+trials); ``face_mm_front``, the same for the front photo's head with its expression.
+``joint_ms_per_extra_photo``: the joint fit's wall time beyond one view divided by the
+extra views (median over trials, 3 views; the single-view fits that every photo gets
+anyway are ``single_fit_ms``). The last line is one JSON object.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from core.multiview_fit import fit_multiview  # noqa: E402
+from core.template_fit import (  # noqa: E402
+    TemplateFit,
+    correspondences_from_maps,
+    fit_template,
+    landmark5_vertices,
+)
+from core.template_model import TemplateHead, load_template  # noqa: E402
+
+S = 128
+YAWS = (0.0, 45.0, -45.0, 90.0, -90.0)
+
+
+def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """Head rotation in Blender's frame: yaw about Z, pitch about X, roll about Y (degrees)."""
+    y, p, r = (math.radians(a) for a in (yaw, pitch, roll))
+    rz = np.array([[math.cos(y), -math.sin(y), 0], [math.sin(y), math.cos(y), 0], [0, 0, 1]])
+    rx = np.array([[1, 0, 0], [0, math.cos(p), -math.sin(p)], [0, math.sin(p), math.cos(p)]])
+    ry = np.array([[math.cos(r), 0, math.sin(r)], [0, 1, 0], [-math.sin(r), 0, math.cos(r)]])
+    return rz @ rx @ ry
+
+
+def random_expression(tpl: TemplateHead, rng: np.random.Generator) -> np.ndarray:
+    e = np.zeros(tpl.n_expression)
+    e[rng.choice(tpl.n_expression, 3, replace=False)] = rng.uniform(0.3, 1.0, 3)
+    return e
+
+
+def view(tpl: TemplateHead, identity: np.ndarray, rng: np.random.Generator, yaw: float,
+         outliers: float = 0.1, landmark_noise_px: float = 1.0):
+    """One synthetic photo of the head: the true camera, correspondences, landmarks (crop px)."""
+    e = random_expression(tpl, rng)
+    pose = rotation(yaw, rng.uniform(-8, 8), rng.uniform(-8, 8))
+    truth = TemplateFit(identity, e, pose, rng.uniform(400, 500), np.array([64.0, 60.0, 0.0]),
+                        tpl.deform(identity, e))
+    p = truth.project(truth.vertices[tpl.fit_vertices])
+    ij = np.round(p[:, [1, 0]]).astype(int)
+    zbuf, vid = np.full((S, S), -np.inf), np.full((S, S), -1)
+    for q in np.argsort(p[:, 2]):  # far to near: the nearest is written last
+        i, j = ij[q]
+        if 0 <= i < S and 0 <= j < S:
+            zbuf[i, j], vid[i, j] = p[q, 2], q
+    mask = vid >= 0
+    corr = np.zeros((S, S, 3))
+    corr[mask] = tpl.fit_anny01[vid[mask]]
+    bad = mask & (rng.random((S, S)) < outliers)
+    corr[bad] = rng.random((int(bad.sum()), 3))
+    data = correspondences_from_maps(corr, mask, tpl, depth=np.where(mask, zbuf, np.nan))
+    five = truth.project(truth.vertices[landmark5_vertices(tpl)])[:, :2]
+    five = five + rng.normal(0.0, landmark_noise_px, five.shape)
+    return truth, data, five
+
+
+def aligned_error_mm(fit: np.ndarray, truth: np.ndarray) -> float:
+    """Mean distance after the best similarity transform (Umeyama), mm."""
+    mu_f, mu_t = fit.mean(0), truth.mean(0)
+    a, b = fit - mu_f, truth - mu_t
+    u, sig, vt = np.linalg.svd(b.T @ a / len(a))
+    d = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
+    rot = u @ d @ vt
+    s = np.trace(np.diag(sig) @ d) / (a**2).sum(1).mean()
+    return float(np.linalg.norm(s * a @ rot.T - b, axis=1).mean() * 1000.0)
+
+
+def fit_views(tpl, views, depth_weight=1.0):
+    """Single-view fits and their joint fit (the single fit itself for one view)."""
+    singles = [fit_template(tpl, d, landmarks5=f, depth_weight=depth_weight) for _, d, f in views]
+    return singles
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=8)
+    args = parser.parse_args()
+    tpl = load_template()
+    face = tpl.part_mask("face")
+    counts = range(1, len(YAWS) + 1)
+    err = {n: [] for n in counts}
+    err_front = {n: [] for n in counts}
+    single_ms, extra_ms = [], []
+    for trial in range(args.trials):
+        rng = np.random.default_rng(1000 + trial)
+        identity = rng.normal(0.0, 0.8, tpl.n_identity)
+        views = [view(tpl, identity, rng, yaw) for yaw in YAWS]
+        neutral_true = tpl.deform(identity)[face].astype(np.float64)
+        t0 = time.perf_counter()
+        singles = [fit_template(tpl, d, landmarks5=f, depth_weight=1.0) for _, d, f in views]
+        single_ms.append((time.perf_counter() - t0) * 1000.0 / len(views))
+        for n in counts:
+            if n == 1:
+                identity_fit, front = singles[0].identity, singles[0]
+            else:
+                t0 = time.perf_counter()
+                mv = fit_multiview(tpl, [d for _, d, _ in views[:n]], landmarks5=[f for _, _, f in views[:n]],
+                                   singles=singles[:n], depth_weight=1.0)
+                if n == 3:
+                    extra_ms.append((time.perf_counter() - t0) * 1000.0 / (n - 1))
+                identity_fit, front = mv.identity, mv.fits[0]
+            err[n].append(aligned_error_mm(tpl.deform(identity_fit)[face].astype(np.float64), neutral_true))
+            err_front[n].append(aligned_error_mm(front.vertices[face].astype(np.float64),
+                                                 views[0][0].vertices[face].astype(np.float64)))
+        print(f"trial {trial}: " + " ".join(f"{n}v {err[n][-1]:.2f}" for n in counts) + " mm", flush=True)
+    result = {
+        "trials": args.trials,
+        "yaws_deg": list(YAWS),
+        "face_mm": {str(n): round(float(np.mean(err[n])), 3) for n in counts},
+        "face_mm_front": {str(n): round(float(np.mean(err_front[n])), 3) for n in counts},
+        "reduction_3_vs_1": round(1.0 - float(np.mean(err[3])) / float(np.mean(err[1])), 3),
+        "single_fit_ms": round(float(np.median(single_ms)), 1),
+        "joint_ms_per_extra_photo": round(float(np.median(extra_ms)), 1),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -551,16 +551,15 @@ def _mesh(depth: np.ndarray, maps: Any, pixel_size_m: float, options: Reconstruc
     return build_mesh(depth, np.asarray(maps.mask, dtype=bool), **kwargs)
 
 
-def _fit_head(
-    maps: Any, depth: np.ndarray, crop_transform: Any, face: Any, options: ReconstructOptions
-) -> tuple[HeadResult, np.ndarray]:
-    """Fit the template head to the maps; its 68 landmarks in working-photo px (see Reconstruction)."""
-    from .template_fit import correspondences_from_maps, fit_template
+def _fit_inputs(
+    maps: Any, depth: np.ndarray, crop_transform: Any, face: Any
+) -> tuple[Any, np.ndarray | None]:
+    """One photo's pixel <-> vertex pairs and its five detector landmarks in crop px (or None)."""
+    from .template_fit import correspondences_from_maps
     from .template_model import load_template
 
-    template = load_template()
     mask = np.asarray(maps.mask, dtype=bool)
-    data = correspondences_from_maps(maps.corr, mask, template, depth=depth)
+    data = correspondences_from_maps(maps.corr, mask, load_template(), depth=depth)
     if len(data.vertices) < 50:
         raise FaceFromPhotoError(
             "The network's head correspondences are too few to fit the template head; "
@@ -571,17 +570,50 @@ def _fit_head(
     if five is not None:
         five = np.asarray(five, dtype=np.float64).reshape(5, 2)
         crop_five = crop_transform.to_crop(five) - 0.5  # continuous photo px -> crop pixel centres
-    fit = fit_template(template, data, landmarks5=crop_five, depth_weight=options.head_depth_weight)
-    uvh = fit.project(fit.vertices[template.landmark68])  # crop pixel-centre coordinates, px
+    return data, crop_five
+
+
+def _landmarks68(fit: Any, crop_transform: Any) -> np.ndarray:
+    """(68, 3) the fitted head's 68 landmarks in working-photo px (see Reconstruction)."""
+    from .template_model import load_template
+
+    uvh = fit.project(fit.vertices[load_template().landmark68])  # crop pixel-centre coordinates, px
     landmarks = np.empty((len(uvh), 3))
     landmarks[:, :2] = crop_transform.to_photo(uvh[:, :2] + 0.5)  # working photo, continuous px
     landmarks[:, 2] = uvh[:, 2] * crop_transform.scale
+    return landmarks
+
+
+def _fit_head(
+    maps: Any, depth: np.ndarray, crop_transform: Any, face: Any, options: ReconstructOptions
+) -> tuple[HeadResult, np.ndarray]:
+    """Fit the template head to the maps; its 68 landmarks in working-photo px (see Reconstruction)."""
+    from .template_fit import fit_template
+    from .template_model import load_template
+
+    template = load_template()
+    data, crop_five = _fit_inputs(maps, depth, crop_transform, face)
+    fit = fit_template(template, data, landmarks5=crop_five, depth_weight=options.head_depth_weight)
     head = HeadResult(
         vertices=fit.vertices, identity=fit.identity, expression=fit.expression,
         expression_names=template.expression_names, rotation=fit.rotation, fit=fit,
         correspondences=len(data.vertices),
     )
-    return head, landmarks
+    return head, _landmarks68(fit, crop_transform)
+
+
+def _bake_head(head: HeadResult, texture: np.ndarray, mask: np.ndarray, depth: np.ndarray,
+               options: ReconstructOptions) -> None:
+    """Bake one photo's texture and relief detail onto ``head`` (its fit's camera in the S px crop)."""
+    from .detail_bake import bake_detail
+    from .template_model import load_template
+    from .texture_bake import bake_texture
+
+    template = load_template()
+    head.texture = bake_texture(
+        template, head.fit, texture, crop_size=mask.shape[0], size=options.head_texture_size, mask=mask,
+    )
+    head.detail_map = bake_detail(template, head.fit, depth, size=options.head_texture_size)
 
 
 def reconstruct(
@@ -680,16 +712,7 @@ def reconstruct(
             head, landmarks68 = _fit_head(maps, depth, crop_transform, face, options)
             if options.head_texture_size:
                 stages.start("texture")
-                from .detail_bake import bake_detail
-                from .template_model import load_template
-                from .texture_bake import bake_texture
-
-                template = load_template()
-                head.texture = bake_texture(
-                    template, head.fit, texture, crop_size=s, size=options.head_texture_size,
-                    mask=mask,
-                )
-                head.detail_map = bake_detail(template, head.fit, depth, size=options.head_texture_size)
+                _bake_head(head, texture, mask, depth, options)
         stages.finish()
     except MemoryError:
         raise FaceFromPhotoError(

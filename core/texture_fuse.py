@@ -1,0 +1,167 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""One skin texture from several photos of the same head (each with its own fitted camera).
+
+Each photo is baked on its own by core.texture_bake (its direct share ``seen``, mirrored side
+and fill), then the bakes are blended per texel of the skin tiles. On the low-resolution
+texel grid of core.texture_bake (``L = T / 4``), photo ``i`` weighs::
+
+    q_i = seen_i * w_d,i * (r_i / max_j r_j)          how well photo i sees the texel
+    q_i <- q_i * (1 - m)  for every photo but the reference    (m: eyes and mouth, below)
+    b_i = G_sigma(q_i^p + eps [i = ref]) / sum_j G_sigma(q_j^p + eps [j = ref])
+
+with ``seen_i`` the bake's direct share (the head mask and collar tests included), ``w_d,i``
+the per-vertex view weight of core.texture_bake.vertex_view (visibility and ``cos^2`` to the
+camera, not clamped, so the more frontal photo wins), ``r_i`` the photo's resolution on the
+head (texture px per metre), ``p = SELECT_POWER`` (the best photo takes most of the texel),
+``G_sigma`` a Gaussian of ``BLEND_TEXELS`` low texels in UV space (so photos cross-fade over a
+band instead of meeting at a step) and ``eps`` letting the reference photo's fill cover the
+skin no photo sees. ``m`` is 1 within ``EYE_RADIUS_M`` of the eye landmarks and
+``MOUTH_RADIUS_M`` of the mouth landmarks (on the neutral template), fading out over as much
+again: those regions come from the reference photo (the most frontal) alone, so expressions
+that differ between photos do not smear them.
+
+Before blending, each photo's colours are scaled by a per-channel gain ``g_i`` matching its
+mean colour on the texels it shares with the photos already placed (reference first, then the
+others by overlap), clipped to [0.5, 2]: a photo taken in other light meets the others with
+no step in brightness. Texel colour ``= sum_i b_i g_i c_i`` with ``c_i`` photo ``i``'s bake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .template_fit import TemplateFit
+from .template_model import TemplateHead
+from .texture_bake import TextureBake, bake_texture, texel_attributes, vertex_view
+
+SELECT_POWER = 4.0  # sharpens the choice of the best photo per texel
+BLEND_TEXELS = 3.0  # low texels (T / 4), sigma of the weights' blur in UV space
+EYE_RADIUS_M = 0.016  # m around the eye landmarks taken from the reference photo
+MOUTH_RADIUS_M = 0.012  # m around the mouth landmarks
+OVERLAP_SEEN = 0.5  # both photos' direct share above this: the texel is shared (gain matching)
+MIN_OVERLAP = 50  # low texels; fewer shared texels leave the gain at 1
+
+
+def expression_regions(template: TemplateHead) -> np.ndarray:
+    """(N,) float32 in [0, 1]: 1 at the eyes and mouth (module notes), fading to 0."""
+    v = template.neutral.astype(np.float64)
+    lm = v[template.landmark68]
+    out = np.zeros(len(v))
+    for points, radius in ((lm[36:48], EYE_RADIUS_M), (lm[48:68], MOUTH_RADIUS_M)):
+        d = np.min(np.linalg.norm(v[:, None, :] - points[None], axis=2), axis=1)
+        out = np.maximum(out, np.clip(2.0 - d / radius, 0.0, 1.0))
+    return out.astype(np.float32)
+
+
+def most_frontal(fits: Sequence[TemplateFit]) -> int:
+    """Index of the fit whose face (the template's -Y) points most toward its camera."""
+    from .template_fit import TO_CAMERA
+
+    toward = [float((TO_CAMERA @ f.rotation @ np.array([0.0, -1.0, 0.0]))[2]) for f in fits]
+    return int(np.argmax(toward))
+
+
+def fuse_textures(
+    template: TemplateHead,
+    fits: Sequence[TemplateFit],
+    images: Sequence[np.ndarray],
+    *,
+    crop_sizes: Sequence[int],
+    masks: Sequence[np.ndarray | None],
+    size: int = 2048,
+    reference: int | None = None,
+) -> TextureBake:
+    """Bake every photo and blend the bakes (module notes).
+
+    Parameters
+    ----------
+    template : TemplateHead
+    fits : sequence of TemplateFit
+        One per photo, the same head (identity) with each photo's camera and expression.
+    images : sequence of (T_i, T_i, 3) uint8
+        Each photo's texture square (``Reconstruction.texture``).
+    crop_sizes : sequence of int
+        Side S of each photo's network crop (its fit's camera), px.
+    masks : sequence of (S, S) bool or None
+        Each photo's head mask (see core.texture_bake.bake_texture).
+    size : int
+        Side of each tile, px.
+    reference : int or None
+        Photo whose eyes, mouth, eye image and iris colour are kept; None: the most frontal.
+
+    Returns
+    -------
+    TextureBake
+        ``seen`` is the largest direct share over the photos; ``mirrored`` the texels that are
+        mirrored in every photo's bake.
+    """
+    import cv2
+
+    n = len(fits)
+    if not (len(images) == len(crop_sizes) == len(masks) == n) or n == 0:
+        raise ValueError("fits, images, crop_sizes and masks must have one entry per photo")
+    ref = most_frontal(fits) if reference is None else int(reference)
+    bakes = [bake_texture(template, f, img, crop_size=cs, size=size, mask=m)
+             for f, img, cs, m in zip(fits, images, crop_sizes, masks, strict=True)]
+    if n == 1:
+        return bakes[0]
+    resolution = np.array([f.scale * img.shape[0] / cs for f, img, cs in zip(fits, images, crop_sizes,
+                                                                            strict=True)])
+    views = [vertex_view(template, f, crop_size=cs, image_size=cs).weight
+             for f, cs in zip(fits, crop_sizes, strict=True)]
+    attrs = np.stack(views + [expression_regions(template)], axis=1)
+    tex, band = texel_attributes(template, size, attrs)  # (2, L, L, n + 1)
+    low = tex.shape[1]
+
+    def to_low(image: np.ndarray) -> np.ndarray:
+        return cv2.resize(image, (low, low), interpolation=cv2.INTER_AREA)
+
+    seen = np.stack([[to_low(b.seen[k]) for k in range(2)] for b in bakes])  # (n, 2, L, L)
+    colour = np.stack([[to_low(b.tiles[k]).astype(np.float32) for k in range(2)] for b in bakes])
+    region = np.clip(tex[..., n], 0.0, 1.0)
+    view_weight = np.clip(np.moveaxis(tex[..., :n], -1, 0), 0.0, None)  # (n, 2, L, L)
+    q = seen * view_weight * (resolution / resolution.max())[:, None, None, None]
+    others = np.arange(n) != ref
+    q[others] *= 1.0 - region
+    q = q**SELECT_POWER
+    q[ref] += 1e-6
+
+    # gains: reference first, then the others by how much they share with what is placed
+    gain = np.ones((n, 3), dtype=np.float32)
+    placed = [ref]
+    todo = [i for i in range(n) if i != ref]
+    while todo:
+        shared = [int(((seen[i] > OVERLAP_SEEN) & (seen[placed].max(0) > OVERLAP_SEEN)).sum()) for i in todo]
+        i = todo.pop(int(np.argmax(shared)))
+        overlap = (seen[i] > OVERLAP_SEEN) & (seen[placed].max(0) > OVERLAP_SEEN)
+        if overlap.sum() >= MIN_OVERLAP:
+            w = seen[placed] * (seen[placed] > OVERLAP_SEEN)
+            target = (w[..., None] * gain[placed][:, None, None, None] * colour[placed]).sum(0) / np.maximum(
+                w.sum(0), 1e-6)[..., None]
+            gain[i] = np.clip((target[overlap].mean(0) + 4.0) / (colour[i][overlap].mean(0) + 4.0), 0.5, 2.0)
+        placed.append(i)
+
+    blend = np.empty_like(q)
+    for i in range(n):
+        for k in range(2):
+            blend[i, k] = cv2.GaussianBlur(q[i, k], (0, 0), BLEND_TEXELS)
+    blend /= np.maximum(blend.sum(0, keepdims=True), 1e-12)
+
+    tiles = np.empty((2, size, size, 3), dtype=np.uint8)
+    for k in range(2):
+        acc = np.zeros((size, size, 3), dtype=np.float32)
+        for i in range(n):
+            # off the islands' band the reference's bake alone (its gutters and fill)
+            w = np.ascontiguousarray(blend[i, k] * band[k] + (1.0 - band[k]) * (i == ref), dtype=np.float32)
+            w = cv2.resize(w, (size, size), interpolation=cv2.INTER_LINEAR)
+            acc += cv2.multiply(bakes[i].tiles[k], cv2.merge([w * gain[i, c] for c in range(3)]),
+                                dtype=cv2.CV_32F)
+        tiles[k] = np.clip(acc + 0.5, 0, 255).astype(np.uint8)
+    r = bakes[ref]
+    return TextureBake(
+        tiles=tiles, seen=np.max([b.seen for b in bakes], axis=0),
+        mirrored=np.all([b.mirrored for b in bakes], axis=0), eye=r.eye, iris_rgb=r.iris_rgb,
+        sclera_rgb=r.sclera_rgb, eyelash_rgb=r.eyelash_rgb,
+    )

@@ -884,11 +884,17 @@ def reconstruct_person(
         distances = identity_distances(template, [r.head.identity for r in recs if r.head is not None])
         strangers = find_strangers(distances)
         left_out = {j for j, _, _ in strangers}
+        first_kept = next(i for j, i in enumerate(kept) if j not in left_out)
         for j, d, typical in strangers:
             i = kept[j]
+            if typical > 0.0:
+                why = (f"its face does not match the other photos (shape {d:.1f} mm away from them, "
+                       f"{typical:.1f} mm between them)")
+            else:  # two photos that disagree: the first given is the reference
+                other = _photo_name(photos[first_kept], first_kept)
+                why = f"its face does not match {other} ({d:.1f} mm apart)"
             warnings.append(
-                f"{_photo_name(photos[i], i, first=True)} was left out: its face does not match the other "
-                f"photos (shape {d:.1f} mm away from them, {typical:.1f} mm between them), "
+                f"{_photo_name(photos[i], i, first=True)} was left out: {why}, "
                 "so it may show another person or a wrong face was found."
             )
         recs = [r for j, r in enumerate(recs) if j not in left_out]

@@ -5,20 +5,22 @@ Each photo is baked on its own by core.texture_bake (its direct share ``seen``, 
 and fill), then the bakes are blended per texel of the skin tiles. On the low-resolution
 texel grid of core.texture_bake (``L = T / 4``), photo ``i`` weighs::
 
-    q_i = seen_i * w_d,i * (r_i / max_j r_j)          how well photo i sees the texel
+    q_i = seen_i * w_d,i * (r_i / max_j r_j) * sqrt(k_i / max_j k_j)   how well photo i sees the texel
     q_i <- q_i * (1 - m)  for every photo but the reference    (m: eyes and mouth, below)
-    b_i = G_sigma(q_i^p + eps [i = ref]) / sum_j G_sigma(q_j^p + eps [j = ref])
+    b_i = G_sigma(q_i^p + eps [i = ref]) (1 - m [i != ref]), normalised to sum 1 over the photos
 
 with ``seen_i`` the bake's direct share (the head mask and collar tests included), ``w_d,i``
 the per-vertex view weight of core.texture_bake.vertex_view (visibility and ``cos^2`` to the
 camera, not clamped, so the more frontal photo wins), ``r_i`` the photo's resolution on the
-head (texture px per metre), ``p = SELECT_POWER`` (the best photo takes most of the texel),
-``G_sigma`` a Gaussian of ``BLEND_TEXELS`` low texels in UV space (so photos cross-fade over a
-band instead of meeting at a step) and ``eps`` letting the reference photo's fill cover the
-skin no photo sees. ``m`` is 1 within ``EYE_RADIUS_M`` of the eye landmarks and
-``MOUTH_RADIUS_M`` of the mouth landmarks (on the neutral template), fading out over as much
-again: those regions come from the reference photo (the most frontal) alone, so expressions
-that differ between photos do not smear them.
+head (texture px per metre), ``k_i`` its sharpness (:func:`sharpness`: a blurred or heavily
+compressed photo has less fine detail than its resolution promises; the square root as
+it also varies a little with the content), ``p = SELECT_POWER``
+(the best photo takes most of the texel), ``G_sigma`` a Gaussian of ``BLEND_TEXELS`` low
+texels in UV space (so photos cross-fade over a band instead of meeting at a step) and
+``eps`` letting the reference photo's fill cover the skin no photo sees. ``m`` is 1 within
+``EYE_RADIUS_M`` of the eye landmarks and ``MOUTH_RADIUS_M`` of the mouth landmarks (on the
+neutral template), fading out over as much again: those regions come from the reference
+photo (the most frontal) alone, so expressions that differ between photos do not smear them.
 
 Before blending, each photo's colours are scaled by a per-channel gain ``g_i`` matching its
 mean colour on the texels it shares with the photos already placed (reference first, then the
@@ -53,6 +55,40 @@ def expression_regions(template: TemplateHead) -> np.ndarray:
         d = np.min(np.linalg.norm(v[:, None, :] - points[None], axis=2), axis=1)
         out = np.maximum(out, np.clip(2.0 - d / radius, 0.0, 1.0))
     return out.astype(np.float32)
+
+
+def sharpness(image: np.ndarray, mask: np.ndarray | None, px_per_m: float, common_px_per_m: float) -> float:
+    """How sharp a photo's head is, independent of its content's contrast and of its resolution.
+
+    The grey photo is resized to ``common_px_per_m`` (the lowest resolution of the set) and
+    ``k = mean |g - G_1 g| / mean |G_1 g - G_2 g|`` taken over the head mask (``G_s`` a
+    Gaussian of ``s`` px): the finest band's energy relative to the next band's, lower when the
+    photo is blurred (defocus, motion, upscaling) whatever the lighting's contrast; 1 for a
+    flat head.
+
+    Parameters
+    ----------
+    image : (T, T, 3) uint8
+    mask : (S, S) bool or None
+        Head pixels of the same square (None: the whole square).
+    px_per_m, common_px_per_m : float
+        The photo's and the common resolution on the head, px per metre.
+    """
+    import cv2
+
+    grey = cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    zoom = min(1.0, common_px_per_m / px_per_m)
+    side = max(16, round(grey.shape[0] * zoom))
+    g = cv2.resize(grey, (side, side), interpolation=cv2.INTER_AREA)
+    g1 = cv2.GaussianBlur(g, (0, 0), 1.0)
+    g2 = cv2.GaussianBlur(g, (0, 0), 2.0)
+    m = np.ones((side, side), bool) if mask is None else cv2.resize(
+        np.asarray(mask, np.uint8), (side, side), interpolation=cv2.INTER_NEAREST) > 0
+    m = cv2.erode(m.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    coarse = float(np.abs(g1 - g2)[m].mean()) if m.sum() >= 16 else 0.0
+    if coarse < 0.05:  # grey levels: a flat head (or none) tells nothing
+        return 1.0
+    return float(np.abs(g - g1)[m].mean() / coarse)
 
 
 def most_frontal(fits: Sequence[TemplateFit]) -> int:
@@ -109,6 +145,8 @@ def fuse_textures(
         return bakes[0]
     resolution = np.array([f.scale * img.shape[0] / cs for f, img, cs in zip(fits, images, crop_sizes,
                                                                             strict=True)])
+    keen = np.array([sharpness(img, m, r, resolution.min())
+                     for img, m, r in zip(images, masks, resolution, strict=True)])
     views = [vertex_view(template, f, crop_size=cs, image_size=cs).weight
              for f, cs in zip(fits, crop_sizes, strict=True)]
     attrs = np.stack(views + [expression_regions(template)], axis=1)
@@ -122,7 +160,7 @@ def fuse_textures(
     colour = np.stack([[to_low(b.tiles[k]).astype(np.float32) for k in range(2)] for b in bakes])
     region = np.clip(tex[..., n], 0.0, 1.0)
     view_weight = np.clip(np.moveaxis(tex[..., :n], -1, 0), 0.0, None)  # (n, 2, L, L)
-    q = seen * view_weight * (resolution / resolution.max())[:, None, None, None]
+    q = seen * view_weight * (resolution / resolution.max() * np.sqrt(keen / keen.max()))[:, None, None, None]
     others = np.arange(n) != ref
     q[others] *= 1.0 - region
     q = q**SELECT_POWER
@@ -147,7 +185,9 @@ def fuse_textures(
     for i in range(n):
         for k in range(2):
             blend[i, k] = cv2.GaussianBlur(q[i, k], (0, 0), BLEND_TEXELS)
-    blend /= np.maximum(blend.sum(0, keepdims=True), 1e-12)
+    blend[others] *= 1.0 - region  # again after the blur: nothing leaks into the eyes and mouth
+    blend[ref] += 1e-12
+    blend /= blend.sum(0, keepdims=True)
 
     tiles = np.empty((2, size, size, 3), dtype=np.uint8)
     for k in range(2):

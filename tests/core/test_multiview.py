@@ -72,7 +72,8 @@ def test_three_views_beat_one(tpl):
     identity = rng.normal(0.0, 0.8, tpl.n_identity)
     photos = [_photo(tpl, identity, rng, yaw) for yaw in (0.0, 45.0, -45.0)]
     data = [correspondences_from_maps(p.corr, p.mask, tpl, depth=p.depth) for p in photos]
-    singles = [fit_template(tpl, d, landmarks5=p.five, depth_weight=1.0) for d, p in zip(data, photos, strict=True)]
+    singles = [fit_template(tpl, d, landmarks5=p.five, depth_weight=1.0)
+               for d, p in zip(data, photos, strict=True)]
     joint = fit_multiview(tpl, data, landmarks5=[p.five for p in photos], singles=singles, depth_weight=1.0)
     one = _face_error_mm(tpl, singles[0].identity, identity)
     three = _face_error_mm(tpl, joint.identity, identity)
@@ -121,7 +122,8 @@ def template_network(monkeypatch: pytest.MonkeyPatch, tpl):
         normals = np.zeros((S, S, 3), np.float32)
         normals[..., 2] = 1.0
         return SimpleNamespace(normals=normals, grad_mag=np.zeros((S, S), np.float32), mask=p.mask,
-                               mask_prob=p.mask.astype(np.float32), depth=depth, corr=p.corr.astype(np.float32))
+                               mask_prob=p.mask.astype(np.float32), depth=depth,
+                               corr=p.corr.astype(np.float32))
 
     monkeypatch.setattr(pipeline, "get_model", lambda weights=None, device="auto": (object(), "0" * 64))
     monkeypatch.setattr(pipeline, "_predict", predict)
@@ -173,7 +175,8 @@ def test_fused_texture_matches_the_photos_gains(tpl):
     rng = np.random.default_rng(51)
     identity = rng.normal(0.0, 0.8, tpl.n_identity)
     fits = [_photo(tpl, identity, rng, yaw).truth for yaw in (0.0, 60.0)]
-    images = [np.full((256, 256, 3), (180, 140, 120), np.uint8), np.full((256, 256, 3), (90, 70, 60), np.uint8)]
+    images = [np.full((256, 256, 3), (180, 140, 120), np.uint8),
+              np.full((256, 256, 3), (90, 70, 60), np.uint8)]
     bake = fuse_textures(tpl, fits, images, crop_sizes=[S, S], masks=[None, None], size=1024)
     face = bake.tiles[0][bake.seen[0] > 0.5].astype(float)
     assert np.abs(face.mean(0) - (180, 140, 120)).max() < 6.0
@@ -194,3 +197,48 @@ def test_one_photo_is_the_single_photo_head() -> None:
     assert np.array_equal(person.head.texture.tiles, single.head.texture.tiles)
     assert np.array_equal(person.head.detail_map, single.head.detail_map)
     assert np.array_equal(person.landmarks68_px[0], single.landmarks68_px)
+
+
+def test_eyes_and_mouth_come_from_the_reference_photo(tpl):
+    """The front photo sees the mouth best, but the reference (here the side photo) paints it."""
+    import cv2
+
+    from core.texture_bake import texel_attributes
+    from core.texture_fuse import expression_regions
+
+    rng = np.random.default_rng(61)
+    identity = rng.normal(0.0, 0.8, tpl.n_identity)
+    fits = [_photo(tpl, identity, rng, yaw).truth for yaw in (0.0, 35.0)]
+    checks = (np.indices((256, 256)).sum(0) // 4 % 2).astype(np.uint8)[..., None]
+    front = np.where(checks, np.uint8(230), np.uint8(130)) * np.ones(3, np.uint8)  # mean 180
+    side = np.full((256, 256, 3), 180, np.uint8)
+    bake = fuse_textures(tpl, fits, [front, side], crop_sizes=[S, S], masks=[None, None], size=1024,
+                         reference=1)
+    region, _ = texel_attributes(tpl, 1024, expression_regions(tpl)[:, None])
+    mouth = cv2.resize(region[0, ..., 0], (1024, 1024)) > 0.999
+    seen_by_side = bake.seen[0] > 0.9
+    grey = bake.tiles[0, ..., 0].astype(float)
+    assert grey[mouth & seen_by_side].std() < 6.0  # the side photo's flat colour
+    cheek = ~cv2.resize(region[0, ..., 0], (1024, 1024)).astype(bool) & seen_by_side
+    assert grey[cheek].std() > 10.0  # elsewhere the front photo's checks show
+
+
+def test_sharpness_falls_with_blur_not_with_contrast() -> None:
+    import cv2
+
+    rgb = cv2.imread(str(ROOT / "examples" / "astronaut.png"))[..., ::-1].copy()
+    from core.texture_fuse import sharpness
+
+    k = sharpness(rgb, None, 1000.0, 1000.0)
+    assert sharpness(cv2.GaussianBlur(rgb, (0, 0), 1.5), None, 1000.0, 1000.0) < 0.7 * k
+    assert abs(sharpness((rgb * 0.4).astype(np.uint8), None, 1000.0, 1000.0) - k) < 0.05 * k
+
+
+def test_two_photos_of_two_people_keep_the_first(tpl, template_network):
+    rng = np.random.default_rng(71)
+    template_network.extend([_photo(tpl, rng.normal(0.0, 0.8, tpl.n_identity), rng, 0.0),
+                             _photo(tpl, rng.normal(0.0, 0.8, tpl.n_identity), rng, 30.0)])
+    good = np.full((256, 256, 3), 128, np.uint8)
+    result = reconstruct_person([good, good], _options(head_texture_size=0))
+    assert result.kept == [0] and len(result.fits) == 1
+    assert result.warnings[0].startswith("Photo 2 was left out: its face does not match photo 1 (")

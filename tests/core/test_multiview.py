@@ -242,3 +242,18 @@ def test_two_photos_of_two_people_keep_the_first(tpl, template_network):
     result = reconstruct_person([good, good], _options(head_texture_size=0))
     assert result.kept == [0] and len(result.fits) == 1
     assert result.warnings[0].startswith("Photo 2 was left out: its face does not match photo 1 (")
+
+
+def test_cancel_is_not_a_left_out_photo(tpl, template_network):
+    rng = np.random.default_rng(81)
+    identity = rng.normal(0.0, 0.8, tpl.n_identity)
+    template_network.extend([_photo(tpl, identity, rng, 0.0), _photo(tpl, identity, rng, 30.0)])
+    asked: list[int] = []
+
+    def stop() -> bool:
+        asked.append(1)
+        return len(asked) > 9  # during the second photo
+
+    good = np.full((256, 256, 3), 128, np.uint8)
+    with pytest.raises(pipeline.Cancelled):
+        reconstruct_person([good, good], _options(head_texture_size=0), should_stop=stop)

@@ -18,9 +18,13 @@ absolute size is not observed by a weak-perspective photo); ``face_mm_rigid``, t
 after a rigid alignment; ``face_mm_front``, similarity-aligned, the front photo's head with
 its expression. ``joint_ms_per_extra_photo``: the joint fit's wall time divided by the
 extra views (median over trials, 3 views); ``single_fit_ms`` the single-view fit every photo
-gets anyway. With ``--pipeline``, also the warm ``core.pipeline.reconstruct_person`` wall
+gets anyway. ``strangers_caught``: sets of the first three views plus a photo of another
+random person (within 45 deg of yaw) whose stranger ``core.multiview_fit.find_strangers``
+leaves out; ``photos_wrongly_left_out``: same-person photos it leaves out over those sets
+and the five-view sets. With ``--pipeline``, also the warm ``core.pipeline.reconstruct_person`` wall
 time for 1, 2 and 3 photos (examples/astronaut.png, its mirror image, a half-size copy;
-2048 px texture) and ``pipeline_s_per_extra_photo`` (slope of that time). The last line is
+2048 px texture) and ``pipeline_s_per_extra_photo`` (slope of that time), with the process
+CPU time beside them (``pipeline_cpu_s``; on a shared machine wall time includes waiting). The last line is
 one JSON object.
 """
 import argparse
@@ -34,7 +38,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from core.multiview_fit import fit_multiview  # noqa: E402
+from core.multiview_fit import find_strangers, fit_multiview, identity_distances, obliqueness  # noqa: E402
 from core.template_fit import (  # noqa: E402
     TemplateFit,
     correspondences_from_maps,
@@ -116,14 +120,17 @@ def pipeline_times() -> dict:
     photos = [rgb, rgb[:, ::-1].copy(), cv2.resize(rgb, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)]
     options = ReconstructOptions(output="head")
     reconstruct_person(photos[:1], options)  # warm: model, template, texture tables
-    out = {}
+    out, cpu = {}, {}
     for n in (1, 2, 3):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = reconstruct_person(photos[:n], options)
-        out[n] = time.perf_counter() - t0
-        print(f"pipeline {n} photos: {out[n]:.2f} s, kept {result.kept}, {result.timings}", flush=True)
+        out[n], cpu[n] = time.perf_counter() - t0, time.process_time() - c0
+        print(f"pipeline {n} photos: {out[n]:.2f} s ({cpu[n]:.2f} s CPU), kept {result.kept}",
+              flush=True)
     return {"pipeline_s": {str(n): round(t, 2) for n, t in out.items()},
-            "pipeline_s_per_extra_photo": round((out[3] - out[1]) / 2.0, 2)}
+            "pipeline_cpu_s": {str(n): round(t, 2) for n, t in cpu.items()},
+            "pipeline_s_per_extra_photo": round((out[3] - out[1]) / 2.0, 2),
+            "pipeline_cpu_s_per_extra_photo": round((cpu[3] - cpu[1]) / 2.0, 2)}
 
 
 def main() -> None:
@@ -138,6 +145,7 @@ def main() -> None:
     err_front = {n: [] for n in counts}
     err_rigid = {n: [] for n in counts}
     single_ms, extra_ms = [], []
+    caught, wrongly_left_out, sets = 0, 0, 0
     for trial in range(args.trials):
         rng = np.random.default_rng(1000 + trial)
         identity = rng.normal(0.0, 0.8, tpl.n_identity)
@@ -163,6 +171,16 @@ def main() -> None:
             err_rigid[n].append(rigid_error_mm(neutral_fit, neutral_true))
             err_front[n].append(aligned_error_mm(front.vertices[face].astype(np.float64),
                                                  views[0][0].vertices[face].astype(np.float64)))
+        # strangers: a fifth person within 45 deg among the first three views; none in the five
+        other = rng.normal(0.0, 0.8, tpl.n_identity)
+        t_o, d_o, f_o = view(tpl, other, rng, rng.uniform(-45, 45))
+        s_o = fit_template(tpl, d_o, landmarks5=f_o, depth_weight=1.0)
+        for fits, stranger in ((singles[:3] + [s_o], 3), (singles, None)):
+            found = [i for i, _, _ in find_strangers(identity_distances(tpl, [f.identity for f in fits]),
+                                                     np.array([obliqueness(f) for f in fits]))]
+            caught += int(stranger in found) if stranger is not None else 0
+            wrongly_left_out += len([i for i in found if i != stranger])
+            sets += 1
         print(f"trial {trial}: " + " ".join(f"{n}v {err[n][-1]:.2f}" for n in counts) + " mm", flush=True)
     result = {
         "trials": args.trials,
@@ -172,6 +190,8 @@ def main() -> None:
         "face_mm_front": {str(n): round(float(np.mean(err_front[n])), 3) for n in counts},
         "reduction_3_vs_1": round(1.0 - float(np.mean(err[3])) / float(np.mean(err[1])), 3),
         "reduction_3_vs_1_rigid": round(1.0 - float(np.mean(err_rigid[3])) / float(np.mean(err_rigid[1])), 3),
+        "strangers_caught": f"{caught}/{args.trials}",
+        "photos_wrongly_left_out": f"{wrongly_left_out} of {sets} sets",
         "single_fit_ms": round(float(np.median(single_ms)), 1),
         "joint_ms_per_extra_photo": round(float(np.median(extra_ms)), 1),
     }

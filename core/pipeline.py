@@ -836,7 +836,7 @@ def reconstruct_person(
     """
     from dataclasses import replace
 
-    from .multiview_fit import find_strangers, fit_multiview, identity_distances
+    from .multiview_fit import find_strangers, fit_multiview, identity_distances, obliqueness
     from .template_model import load_template
     from .texture_fuse import fuse_textures, most_frontal
 
@@ -881,18 +881,19 @@ def reconstruct_person(
         )
     template = load_template()
     if len(recs) >= 2:
-        distances = identity_distances(template, [r.head.identity for r in recs if r.head is not None])
-        strangers = find_strangers(distances)
+        heads = [r.head for r in recs if r.head is not None]
+        distances = identity_distances(template, [h.identity for h in heads])
+        strangers = find_strangers(distances, np.array([obliqueness(h.fit) for h in heads]))
         left_out = {j for j, _, _ in strangers}
         first_kept = next(i for j, i in enumerate(kept) if j not in left_out)
-        for j, d, typical in strangers:
+        for j, q, typical in strangers:
             i = kept[j]
             if typical > 0.0:
-                why = (f"its face does not match the other photos (shape {d:.1f} mm away from them, "
-                       f"{typical:.1f} mm between them)")
+                why = (f"its face does not match the other photos ({q:.1f} times the difference allowed, "
+                       f"{typical:.1f} times between them)")
             else:  # two photos that disagree: the first given is the reference
                 other = _photo_name(photos[first_kept], first_kept)
-                why = f"its face does not match {other} ({d:.1f} mm apart)"
+                why = f"its face does not match {other}'s ({q:.1f} times the difference allowed)"
             warnings.append(
                 f"{_photo_name(photos[i], i, first=True)} was left out: {why}, "
                 "so it may show another person or a wrong face was found."

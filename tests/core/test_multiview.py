@@ -16,7 +16,7 @@ import pytest
 
 from core import pipeline
 from core.errors import FaceFromPhotoError
-from core.multiview_fit import find_strangers, fit_multiview, identity_distances
+from core.multiview_fit import find_strangers, fit_multiview, identity_distances, obliqueness
 from core.pipeline import ReconstructOptions, reconstruct, reconstruct_person
 from core.template_fit import TemplateFit, correspondences_from_maps, fit_template, landmark5_vertices
 from core.template_model import load_template
@@ -84,7 +84,8 @@ def test_three_views_beat_one(tpl):
         angle = math.degrees(math.acos(np.clip((np.trace(f.rotation.T @ p.truth.rotation) - 1) / 2, -1, 1)))
         assert angle < 3.0
         assert (f.expression >= 0).all() and (f.expression <= 1).all()
-    assert not find_strangers(identity_distances(tpl, [s.identity for s in singles]))
+    oblique = np.array([obliqueness(s) for s in singles])
+    assert not find_strangers(identity_distances(tpl, [s.identity for s in singles]), oblique)
 
 
 def test_joint_fit_of_one_view_is_the_single_fit(tpl):
@@ -104,7 +105,8 @@ def test_a_stranger_is_found(tpl):
     photos.insert(1, _photo(tpl, rng.normal(0.0, 0.8, tpl.n_identity), rng, 10.0))
     singles = [fit_template(tpl, correspondences_from_maps(p.corr, p.mask, tpl, depth=p.depth),
                             landmarks5=p.five, depth_weight=1.0) for p in photos]
-    found = find_strangers(identity_distances(tpl, [s.identity for s in singles]))
+    distances = identity_distances(tpl, [s.identity for s in singles])
+    found = find_strangers(distances, np.array([obliqueness(s) for s in singles]))
     assert [i for i, _, _ in found] == [1]
 
 
@@ -236,12 +238,14 @@ def test_sharpness_falls_with_blur_not_with_contrast() -> None:
 
 def test_two_photos_of_two_people_keep_the_first(tpl, template_network):
     rng = np.random.default_rng(71)
-    template_network.extend([_photo(tpl, rng.normal(0.0, 0.8, tpl.n_identity), rng, 0.0),
-                             _photo(tpl, rng.normal(0.0, 0.8, tpl.n_identity), rng, 30.0)])
+    identity = rng.normal(0.0, 1.0, tpl.n_identity)
+    other = -identity  # and a clearly different person: the opposite, 2.5 sd away on the first ten modes
+    other[:10] = -2.5 * np.sign(identity[:10])
+    template_network.extend([_photo(tpl, identity, rng, 0.0), _photo(tpl, other, rng, 30.0)])
     good = np.full((256, 256, 3), 128, np.uint8)
     result = reconstruct_person([good, good], _options(head_texture_size=0))
     assert result.kept == [0] and len(result.fits) == 1
-    assert result.warnings[0].startswith("Photo 2 was left out: its face does not match photo 1 (")
+    assert result.warnings[0].startswith("Photo 2 was left out: its face does not match photo 1's (")
 
 
 def test_cancel_is_not_a_left_out_photo(tpl, template_network):

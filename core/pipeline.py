@@ -22,6 +22,11 @@ Stages, in order, each timed and reported through ``progress(fraction, message)`
     texture    only with ``output="head"`` and ``head_texture_size > 0``: the photo
                baked onto the head's skin UV tiles (core.texture_bake)
 
+Several photos of one person: :func:`reconstruct_person` runs the stages above up to the fit
+for every photo, leaves out the photos that fail or show someone else (a warning sentence
+each), fits one identity to all the others at once (core.multiview_fit) and fuses their
+textures (core.texture_fuse).
+
 Scale: Blender works in metres; the mesh is scaled so the head is
 ``HEAD_HEIGHT_M`` (0.22 m) tall, taking the head's height in map pixels as the
 vertical extent of the predicted mask (rows holding at least two mask pixels).

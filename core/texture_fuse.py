@@ -22,10 +22,17 @@ texels in UV space (so photos cross-fade over a band instead of meeting at a ste
 neutral template), fading out over as much again: those regions come from the reference
 photo (the most frontal) alone, so expressions that differ between photos do not smear them.
 
+Two bands (a two-level Laplacian pyramid): each bake's low-resolution copy (its colours on the
+``L`` grid) is blended with ``b_i`` as above, its detail (the bake minus that copy, upsampled)
+with the same weights blurred by ``DETAIL_TEXELS`` instead, so that the tone cross-fades
+over a wide band while fine features switch photos within a few texels and do not double
+up.
+
 Before blending, each photo's colours are scaled by a per-channel gain ``g_i`` matching its
 mean colour on the texels it shares with the photos already placed (reference first, then the
 others by overlap), clipped to [0.5, 2]: a photo taken in other light meets the others with
-no step in brightness. Texel colour ``= sum_i b_i g_i c_i`` with ``c_i`` photo ``i``'s bake.
+no step in brightness. Texel colour ``= sum_i g_i (b_i c_i,low + b'_i (c_i - c_i,low))`` with
+``c_i`` photo ``i``'s bake and ``b'_i`` the narrow weights.
 """
 
 from __future__ import annotations
@@ -39,7 +46,8 @@ from .template_model import TemplateHead
 from .texture_bake import TextureBake, bake_texture, texel_attributes, vertex_view
 
 SELECT_POWER = 4.0  # sharpens the choice of the best photo per texel
-BLEND_TEXELS = 3.0  # low texels (T / 4), sigma of the weights' blur in UV space
+BLEND_TEXELS = 3.0  # low texels (T / 4), sigma of the colours' weights' blur in UV space
+DETAIL_TEXELS = 0.75  # low texels, sigma of the detail band's weights' blur
 EYE_RADIUS_M = 0.016  # m around the eye landmarks taken from the reference photo
 MOUTH_RADIUS_M = 0.012  # m around the mouth landmarks
 OVERLAP_SEEN = 0.5  # both photos' direct share above this: the texel is shared (gain matching)
@@ -181,23 +189,32 @@ def fuse_textures(
             gain[i] = np.clip((target[overlap].mean(0) + 4.0) / (colour[i][overlap].mean(0) + 4.0), 0.5, 2.0)
         placed.append(i)
 
-    blend = np.empty_like(q)
-    for i in range(n):
-        for k in range(2):
-            blend[i, k] = cv2.GaussianBlur(q[i, k], (0, 0), BLEND_TEXELS)
-    blend[others] *= 1.0 - region  # again after the blur: nothing leaks into the eyes and mouth
-    blend[ref] += 1e-12
-    blend /= blend.sum(0, keepdims=True)
+    def weights(sigma: float) -> np.ndarray:
+        """(n, 2, L, L) the photos' blend weights, ``q`` blurred by ``sigma`` low texels, summing to 1."""
+        b = np.empty_like(q)
+        for i in range(n):
+            for k in range(2):
+                b[i, k] = cv2.GaussianBlur(q[i, k], (0, 0), sigma)
+        b[others] *= 1.0 - region  # again after the blur: nothing leaks into the eyes and mouth
+        b[ref] += 1e-12
+        return b / b.sum(0, keepdims=True)
 
+    wide, narrow = weights(BLEND_TEXELS), weights(DETAIL_TEXELS)
     tiles = np.empty((2, size, size, 3), dtype=np.uint8)
     for k in range(2):
+        # two bands: the low-resolution colours cross-fade over the wide weights, the detail
+        # (the tile minus its low-resolution copy) over the narrow ones, so fine features from
+        # two photos do not double up in the cross-fade
         acc = np.zeros((size, size, 3), dtype=np.float32)
         for i in range(n):
-            # off the islands' band the reference's bake alone (its gutters and fill)
-            w = np.ascontiguousarray(blend[i, k] * band[k] + (1.0 - band[k]) * (i == ref), dtype=np.float32)
-            w = cv2.resize(w, (size, size), interpolation=cv2.INTER_LINEAR)
-            acc += cv2.multiply(bakes[i].tiles[k], cv2.merge([w * gain[i, c] for c in range(3)]),
-                                dtype=cv2.CV_32F)
+            keep = (1.0 - band[k]) * (i == ref)  # off the islands' band the reference's bake alone
+            w_low, w_high = (cv2.resize(np.ascontiguousarray(w[i, k] * band[k] + keep, dtype=np.float32),
+                                        (size, size)) for w in (wide, narrow))
+            base = cv2.resize(np.ascontiguousarray(colour[i, k]), (size, size))  # (T, T, 3) the low band
+            detail = cv2.subtract(bakes[i].tiles[k], base, dtype=cv2.CV_32F)
+            g = gain[i]
+            acc += cv2.multiply(base, cv2.merge([w_low * g[c] for c in range(3)]))
+            acc += cv2.multiply(detail, cv2.merge([w_high * g[c] for c in range(3)]))
         tiles[k] = np.clip(acc + 0.5, 0, 255).astype(np.uint8)
     r = bakes[ref]
     return TextureBake(

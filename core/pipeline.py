@@ -22,6 +22,11 @@ Stages, in order, each timed and reported through ``progress(fraction, message)`
     texture    only with ``output="head"`` and ``head_texture_size > 0``: the photo
                baked onto the head's skin UV tiles (core.texture_bake)
 
+Several photos of one person: :func:`reconstruct_person` runs the stages above up to the fit
+for every photo, leaves out the photos that fail or show someone else (a warning sentence
+each), fits one identity to all the others at once (core.multiview_fit) and fuses their
+textures (core.texture_fuse).
+
 Scale: Blender works in metres; the mesh is scaled so the head is
 ``HEAD_HEIGHT_M`` (0.22 m) tall, taking the head's height in map pixels as the
 vertical extent of the predicted mask (rows holding at least two mask pixels).
@@ -552,16 +557,15 @@ def _mesh(depth: np.ndarray, maps: Any, pixel_size_m: float, options: Reconstruc
     return build_mesh(depth, np.asarray(maps.mask, dtype=bool), **kwargs)
 
 
-def _fit_head(
-    maps: Any, depth: np.ndarray, crop_transform: Any, face: Any, options: ReconstructOptions
-) -> tuple[HeadResult, np.ndarray]:
-    """Fit the template head to the maps; its 68 landmarks in working-photo px (see Reconstruction)."""
-    from .template_fit import correspondences_from_maps, fit_template
+def _fit_inputs(
+    maps: Any, depth: np.ndarray, crop_transform: Any, face: Any
+) -> tuple[Any, np.ndarray | None]:
+    """One photo's pixel <-> vertex pairs and its five detector landmarks in crop px (or None)."""
+    from .template_fit import correspondences_from_maps
     from .template_model import load_template
 
-    template = load_template()
     mask = np.asarray(maps.mask, dtype=bool)
-    data = correspondences_from_maps(maps.corr, mask, template, depth=depth)
+    data = correspondences_from_maps(maps.corr, mask, load_template(), depth=depth)
     if len(data.vertices) < 50:
         raise FaceFromPhotoError(
             "The network's head correspondences are too few to fit the template head; "
@@ -572,17 +576,50 @@ def _fit_head(
     if five is not None:
         five = np.asarray(five, dtype=np.float64).reshape(5, 2)
         crop_five = crop_transform.to_crop(five) - 0.5  # continuous photo px -> crop pixel centres
-    fit = fit_template(template, data, landmarks5=crop_five, depth_weight=options.head_depth_weight)
-    uvh = fit.project(fit.vertices[template.landmark68])  # crop pixel-centre coordinates, px
+    return data, crop_five
+
+
+def _landmarks68(fit: Any, crop_transform: Any) -> np.ndarray:
+    """(68, 3) the fitted head's 68 landmarks in working-photo px (see Reconstruction)."""
+    from .template_model import load_template
+
+    uvh = fit.project(fit.vertices[load_template().landmark68])  # crop pixel-centre coordinates, px
     landmarks = np.empty((len(uvh), 3))
     landmarks[:, :2] = crop_transform.to_photo(uvh[:, :2] + 0.5)  # working photo, continuous px
     landmarks[:, 2] = uvh[:, 2] * crop_transform.scale
+    return landmarks
+
+
+def _fit_head(
+    maps: Any, depth: np.ndarray, crop_transform: Any, face: Any, options: ReconstructOptions
+) -> tuple[HeadResult, np.ndarray]:
+    """Fit the template head to the maps; its 68 landmarks in working-photo px (see Reconstruction)."""
+    from .template_fit import fit_template
+    from .template_model import load_template
+
+    template = load_template()
+    data, crop_five = _fit_inputs(maps, depth, crop_transform, face)
+    fit = fit_template(template, data, landmarks5=crop_five, depth_weight=options.head_depth_weight)
     head = HeadResult(
         vertices=fit.vertices, identity=fit.identity, expression=fit.expression,
         expression_names=template.expression_names, rotation=fit.rotation, fit=fit,
         correspondences=len(data.vertices),
     )
-    return head, landmarks
+    return head, _landmarks68(fit, crop_transform)
+
+
+def _bake_head(head: HeadResult, texture: np.ndarray, mask: np.ndarray, depth: np.ndarray,
+               options: ReconstructOptions) -> None:
+    """Bake one photo's texture and relief detail onto ``head`` (its fit's camera in the S px crop)."""
+    from .detail_bake import bake_detail
+    from .template_model import load_template
+    from .texture_bake import bake_texture
+
+    template = load_template()
+    head.texture = bake_texture(
+        template, head.fit, texture, crop_size=mask.shape[0], size=options.head_texture_size, mask=mask,
+    )
+    head.detail_map = bake_detail(template, head.fit, depth, size=options.head_texture_size)
 
 
 def reconstruct(
@@ -681,16 +718,7 @@ def reconstruct(
             head, landmarks68 = _fit_head(maps, depth, crop_transform, face, options)
             if options.head_texture_size:
                 stages.start("texture")
-                from .detail_bake import bake_detail
-                from .template_model import load_template
-                from .texture_bake import bake_texture
-
-                template = load_template()
-                head.texture = bake_texture(
-                    template, head.fit, texture, crop_size=s, size=options.head_texture_size,
-                    mask=mask,
-                )
-                head.detail_map = bake_detail(template, head.fit, depth, size=options.head_texture_size)
+                _bake_head(head, texture, mask, depth, options)
         stages.finish()
     except MemoryError:
         raise FaceFromPhotoError(
@@ -723,3 +751,209 @@ def reconstruct(
         head=head,
         landmarks68_px=landmarks68,
     )
+
+
+# --------------------------------------------------------------------------- several photos
+
+
+@dataclass
+class PersonReconstruction:
+    """One head from several photos of one person (:func:`reconstruct_person`).
+
+    Attributes
+    ----------
+    head : HeadResult
+        One identity for all photos; the pose, expression, camera (``fit``), eyes, mouth and
+        relief detail (``detail_map``) of the reference photo; ``texture`` fused from every
+        photo kept (core.texture_fuse); ``correspondences`` summed over them.
+    photos : list of Reconstruction
+        One per photo kept, in the order given, each as :func:`reconstruct` makes it with
+        ``output="head"`` (its own single-photo head, no texture unless it is the only one).
+    fits : list of core.template_fit.TemplateFit
+        The joint fit per photo kept: its camera in its crop's px, its expression, the
+        shared identity.
+    landmarks68_px : list of (68, 3) float64
+        The joint head's 68 landmarks in each kept photo (layout of
+        ``Reconstruction.landmarks68_px``).
+    kept : list of int
+        Position of each kept photo in the list given.
+    reference : int
+        Index into ``photos`` of the most frontal photo.
+    warnings : list of str
+        One sentence per photo left out, naming it and saying why.
+    timings : dict[str, float]
+        Seconds: ``"photos"`` (all single-photo stages), ``"joint_fit"``, ``"texture"``, ``"total"``.
+    """
+
+    head: HeadResult
+    photos: list[Reconstruction]
+    fits: list[Any]
+    landmarks68_px: list[np.ndarray]
+    kept: list[int]
+    reference: int
+    warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _photo_name(photo: Any, index: int, first: bool = False) -> str:
+    """``photo 2 (name.jpg)`` (1-based; the file name when there is one), ``Photo`` when ``first``."""
+    word = "Photo" if first else "photo"
+    if isinstance(photo, (str, os.PathLike)):
+        return f"{word} {index + 1} ({Path(photo).name})"
+    return f"{word} {index + 1}"
+
+
+def reconstruct_person(
+    photos: Any,
+    options: ReconstructOptions | None = None,
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+) -> PersonReconstruction:
+    """One template head from several photos of one person.
+
+    Every photo goes through :func:`reconstruct` (``output="head"``, its own crop, size and
+    EXIF orientation; no texture yet). A photo that fails (no face, no head correspondences)
+    is left out; so is one whose single-photo face does not match the others' (another
+    person, a wrong face found: core.multiview_fit.find_strangers). The rest are fitted
+    together (core.multiview_fit.fit_multiview: one identity, a pose and an expression per
+    photo, every photo's correspondences at once) and their textures fused
+    (core.texture_fuse). With one photo the result is :func:`reconstruct`'s head exactly.
+
+    Parameters
+    ----------
+    photos : sequence of photos
+        What :func:`reconstruct` accepts, one per photo (paths, bytes or arrays).
+    options : ReconstructOptions or None
+        Applied to every photo; ``output`` is taken as ``"head"``.
+    progress, should_stop
+        As for :func:`reconstruct`, over the whole set.
+
+    Returns
+    -------
+    PersonReconstruction
+        Photos left out are named, with the reason, in ``warnings``.
+
+    Raises
+    ------
+    FaceFromPhotoError
+        One sentence when no photo is given or none gives a head.
+    Cancelled
+        When ``should_stop()`` returned True.
+    """
+    from dataclasses import replace
+
+    from .multiview_fit import find_strangers, fit_multiview, identity_distances, obliqueness
+    from .template_model import load_template
+    from .texture_fuse import fuse_textures, most_frontal
+
+    photos = list(photos) if not isinstance(photos, (str, bytes, os.PathLike, np.ndarray)) else [photos]
+    if not photos:
+        raise FaceFromPhotoError("No photo was given; give one or more photos of the same person.")
+    options = replace(options or ReconstructOptions(), output="head")
+    t_start = time.perf_counter()
+    n = len(photos)
+    if n == 1:
+        rec = reconstruct(photos[0], options, progress, should_stop)
+        assert rec.head is not None and rec.landmarks68_px is not None
+        return PersonReconstruction(head=rec.head, photos=[rec], fits=[rec.head.fit],
+                                    landmarks68_px=[rec.landmarks68_px], kept=[0], reference=0,
+                                    timings={"photos": rec.timings["total"], "total": rec.timings["total"]})
+
+    single = replace(options, head_texture_size=0)
+    recs: list[Reconstruction] = []
+    kept: list[int] = []
+    warnings: list[str] = []
+    failures: list[str] = []
+    for i, photo in enumerate(photos):
+        def sub(fraction: float, message: str, i: int = i) -> None:
+            if progress is not None:
+                progress((i + min(fraction, 0.999)) / (n + 1), f"Photo {i + 1} of {n}: {message}")
+        try:
+            rec = reconstruct(photo, single, sub, should_stop)
+        except Cancelled:
+            raise
+        except FaceFromPhotoError as exc:
+            reason = str(exc).rstrip(".")
+            reason = reason[:1].lower() + reason[1:]
+            failures.append(f"{_photo_name(photo, i)}: {reason}")
+            warnings.append(f"{_photo_name(photo, i, first=True)} was left out: {reason}.")
+            continue
+        recs.append(rec)
+        kept.append(i)
+    t_photos = time.perf_counter() - t_start
+    if not recs:
+        raise FaceFromPhotoError(
+            f"None of the {n} photos gave a head ({failures[0]}); use clear photos of the person's face."
+        )
+    template = load_template()
+    if len(recs) >= 2:
+        heads = [r.head for r in recs if r.head is not None]
+        distances = identity_distances(template, [h.identity for h in heads])
+        strangers = find_strangers(distances, np.array([obliqueness(h.fit) for h in heads]))
+        left_out = {j for j, _, _ in strangers}
+        first_kept = next(i for j, i in enumerate(kept) if j not in left_out)
+        for j, q, typical in strangers:
+            i = kept[j]
+            if typical > 0.0:
+                why = (f"its face does not match the other photos ({q:.1f} times the difference allowed, "
+                       f"{typical:.1f} times between them)")
+            else:  # two photos that disagree: the first given is the reference
+                other = _photo_name(photos[first_kept], first_kept)
+                why = f"its face does not match {other}'s ({q:.1f} times the difference allowed)"
+            warnings.append(
+                f"{_photo_name(photos[i], i, first=True)} was left out: {why}, "
+                "so it may show another person or a wrong face was found."
+            )
+        recs = [r for j, r in enumerate(recs) if j not in left_out]
+        kept = [i for j, i in enumerate(kept) if j not in left_out]
+    if should_stop is not None and should_stop():
+        raise Cancelled()
+    if progress is not None:
+        progress(n / (n + 1), "Fitting one head to all photos")
+    timings = {"photos": t_photos}
+    t0 = time.perf_counter()
+    if len(recs) == 1:
+        rec = recs[0]
+        assert rec.head is not None and rec.landmarks68_px is not None
+        head = rec.head
+        fits, landmarks, ref = [head.fit], [rec.landmarks68_px], 0
+        if options.head_texture_size:
+            t1 = time.perf_counter()
+            _bake_head(head, rec.texture, np.asarray(rec.maps.mask, dtype=bool), rec.depth, options)
+            timings["texture"] = time.perf_counter() - t1
+    else:
+        inputs = [_fit_inputs(r.maps, r.depth, r.crop_transform, r.face) for r in recs]
+        mv = fit_multiview(
+            template, [d for d, _ in inputs], landmarks5=[f for _, f in inputs],
+            singles=[r.head.fit for r in recs if r.head is not None], depth_weight=options.head_depth_weight,
+        )
+        timings["joint_fit"] = time.perf_counter() - t0
+        fits = mv.fits
+        ref = most_frontal(fits)
+        landmarks = [_landmarks68(f, r.crop_transform) for f, r in zip(fits, recs, strict=True)]
+        fit = fits[ref]
+        head = HeadResult(
+            vertices=fit.vertices, identity=mv.identity, expression=fit.expression,
+            expression_names=template.expression_names, rotation=fit.rotation, fit=fit,
+            correspondences=sum(len(d.vertices) for d, _ in inputs),
+        )
+        if options.head_texture_size:
+            if should_stop is not None and should_stop():
+                raise Cancelled()
+            if progress is not None:
+                progress((n + 0.5) / (n + 1), "Blending the photos' textures")
+            from .detail_bake import bake_detail
+
+            t1 = time.perf_counter()
+            head.texture = fuse_textures(
+                template, fits, [r.texture for r in recs], crop_sizes=[r.maps.mask.shape[0] for r in recs],
+                masks=[np.asarray(r.maps.mask, dtype=bool) for r in recs], size=options.head_texture_size,
+                reference=ref,
+            )
+            head.detail_map = bake_detail(template, fit, recs[ref].depth, size=options.head_texture_size)
+            timings["texture"] = time.perf_counter() - t1
+    timings["total"] = time.perf_counter() - t_start
+    if progress is not None:
+        progress(1.0, "Done")
+    return PersonReconstruction(head=head, photos=recs, fits=list(fits), landmarks68_px=landmarks, kept=kept,
+                                reference=ref, warnings=warnings, timings=timings)

@@ -224,6 +224,227 @@ def _initial_pose(
     return rot, s, t
 
 
+class ViewTerms:
+    """The data terms of one photo: residuals, energy and Gauss-Newton normal equations.
+
+    One photo's unknowns, in this order: its pose ``[omega (3), log s, t_u, t_v, (t_h)]``
+    (``t_h`` only when the depth term is used) and the model coefficients ``[a (K), e (E)]``.
+    :func:`fit_template` solves them for one photo; core.multiview_fit shares ``a`` between
+    photos and sums the same normal equations. See :func:`fit_template` for the terms.
+    """
+
+    def __init__(
+        self,
+        template: TemplateHead,
+        data: Correspondences,
+        *,
+        landmarks5: np.ndarray | None = None,
+        sigma_px: float = 2.0,
+        depth_weight: float = 0.0,
+        landmark_weight: float = 1.0,
+    ) -> None:
+        verts = np.asarray(data.vertices, dtype=np.int64)
+        pix = np.asarray(data.pixels, dtype=np.float64)
+        self.wts = np.asarray(data.weights, dtype=np.float64)
+        self.use_depth = depth_weight > 0 and data.depth is not None
+        self.depth = None if data.depth is None else np.asarray(data.depth, dtype=np.float64)
+        self.has_landmarks = landmarks5 is not None
+        if landmarks5 is not None:
+            verts = np.concatenate([verts, landmark5_vertices(template)])
+            pix = np.concatenate([pix, order_landmarks5(landmarks5)])
+        self.n_data = len(data.vertices)
+        if self.n_data < 10:
+            raise ValueError(f"need at least 10 correspondences, got {self.n_data}")
+        x0, basis = template.basis_rows(verts)
+        self.x0 = x0.astype(np.float64)
+        # (3, P, K + E): axis, pair, mode
+        self.basis = np.ascontiguousarray(basis.astype(np.float64).transpose(1, 0, 2))
+        self.pix = pix
+        self.n_verts = len(verts)
+        self.sigma_px = sigma_px
+        self.depth_weight = depth_weight
+        self.n_p = float(self.wts.sum())
+        self.lm_w = landmark_weight / 5.0
+        self.n_pose = 7 if self.use_depth else 6
+
+    def initial_pose(self) -> tuple[np.ndarray, float, np.ndarray, float]:
+        """``(R, s, (t_u, t_v), t_h)`` of the mean head (see :func:`_initial_pose`)."""
+        n = self.n_data
+        rot, s, t_uv = _initial_pose(self.x0[:n], self.pix[:n], self.wts)
+        t_h = 0.0
+        if self.use_depth:
+            c = self.x0[:n] @ (TO_CAMERA @ rot).T
+            t_h = float(np.median(self.depth - s * c[:, 2]))
+        return rot, s, t_uv, t_h
+
+    def residuals(self, rot: np.ndarray, s: float, t_uv: np.ndarray, t_h: float, coeffs: np.ndarray):
+        """Points ``x``, camera-frame points (both (P, 3)), residuals ``u, v`` (P,), ``h`` (n_data,) px."""
+        x = self.x0 + (self.basis @ coeffs).T  # (P, 3)
+        cam = x @ (TO_CAMERA @ rot).T
+        u = s * cam[:, 0] + t_uv[0]
+        v = -s * cam[:, 1] + t_uv[1]
+        return x, cam, u - self.pix[:, 0], v - self.pix[:, 1], s * cam[: self.n_data, 2] + t_h
+
+    def energy(self, ru: np.ndarray, rv: np.ndarray, rh: np.ndarray) -> dict[str, float]:
+        """The data terms, px^2 (reprojection, then depth and landmarks when used)."""
+        n, sig2 = self.n_data, self.sigma_px**2
+        r2 = ru[:n] ** 2 + rv[:n] ** 2
+        terms = {"reprojection": float((self.wts * sig2 * r2 / (r2 + sig2)).sum() / self.n_p)}
+        if self.use_depth:
+            rd = (rh - self.depth) ** 2
+            terms["depth"] = float(self.depth_weight * (self.wts * sig2 * rd / (rd + sig2)).sum() / self.n_p)
+        if self.has_landmarks:
+            terms["landmarks"] = float(self.lm_w * (ru[n:] ** 2 + rv[n:] ** 2).sum())
+        return terms
+
+    def normal_equations(self, rot: np.ndarray, s: float, x: np.ndarray, cam: np.ndarray,
+                         ru: np.ndarray, rv: np.ndarray, rh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """IRLS Gauss-Newton ``H = J^T W J`` and ``g = J^T W r`` over ``[pose, a, e]`` (no priors).
+
+        Returns
+        -------
+        h : (n_pose + K + E, n_pose + K + E) float64
+        g : (n_pose + K + E,) float64
+        """
+        n_data, sig2, n_pose = self.n_data, self.sigma_px**2, self.n_pose
+        # IRLS weights of the Geman-McClure loss: w = (sigma^2 / (r^2 + sigma^2))^2
+        r2 = ru[:n_data] ** 2 + rv[:n_data] ** 2
+        w2d = self.wts * (sig2 / (r2 + sig2)) ** 2 / self.n_p
+        wu = np.concatenate([w2d, np.full(self.n_verts - n_data, self.lm_w)])
+        # Jacobian of the stacked residuals [u; v; (h)] w.r.t. [omega (3), log s, t_u, t_v, (t_h), coeffs]
+        pr = TO_CAMERA @ rot  # (3, 3)
+        y = x @ rot.T  # rotated points, Blender frame
+        # d(cam)/d(omega_k) = TO_CAMERA @ (e_k x y)
+        dcam_dw = np.stack([np.cross(np.eye(3)[j], y) @ TO_CAMERA.T for j in range(3)], axis=2)  # (P, 3, 3)
+        basis = self.basis
+        n_var = n_pose + basis.shape[2]
+        rows = [0, 1, 2] if self.use_depth else [0, 1]
+        sign = np.array([1.0, -1.0, 1.0])
+        n_r = [self.n_verts, self.n_verts, n_data]
+        jac = []
+        for r in rows:
+            n = n_r[r]
+            j = np.zeros((n, n_var))
+            j[:, 0:3] = sign[r] * s * dcam_dw[:n, r]
+            j[:, 3] = sign[r] * s * cam[:n, r]
+            j[:, 4 + r] = 1.0  # t_u, t_v, t_h
+            j[:, n_pose:] = (sign[r] * s) * (
+                pr[r, 0] * basis[0, :n] + pr[r, 1] * basis[1, :n] + pr[r, 2] * basis[2, :n]
+            )
+            jac.append(j)
+        res = [ru, rv]
+        wgt = [wu, wu]
+        if self.use_depth:
+            rd = rh - self.depth
+            res.append(rd)
+            wgt.append(self.depth_weight * self.wts * (sig2 / (rd**2 + sig2)) ** 2 / self.n_p)
+        jm = np.concatenate(jac)
+        rm = np.concatenate(res)
+        wm = np.concatenate(wgt)
+        jw = jm * wm[:, None]
+        return jw.T @ jm, jw.T @ rm
+
+    def moved(self, rot: np.ndarray, s: float, t_uv: np.ndarray, t_h: float,
+              step: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, float]:
+        """The pose after a step ``(n_pose,)`` of the pose unknowns."""
+        return (_rodrigues(step[0:3]) @ rot, s * math.exp(step[3]), t_uv + step[4:6],
+                t_h + (step[6] if self.use_depth else 0.0))
+
+
+def solve_views(
+    views: list[ViewTerms],
+    n_identity: int,
+    *,
+    identity_prior: float,
+    expression_prior: float,
+    iterations: int,
+    poses: list[tuple[np.ndarray, float, np.ndarray, float]] | None = None,
+    identity: np.ndarray | None = None,
+    expressions: list[np.ndarray] | None = None,
+) -> tuple[np.ndarray, list[np.ndarray], list[tuple], list[dict[str, float]], int]:
+    """Levenberg-Marquardt over ``[pose_1 .. pose_n, a, e_1 .. e_n]`` (one identity, per-view
+    pose and expression), with ``e`` kept in [0, 1]; see :func:`fit_template` for one view.
+
+    Returns
+    -------
+    identity : (K,) ; expressions : list of (E,) ; poses : list of ``(R, s, t_uv, t_h)``;
+    energies : list of dict, each view's data terms, the priors added to the first;
+    iterations : int
+    """
+    k = n_identity
+    n_e = views[0].basis.shape[2] - k
+    n_views = len(views)
+    offsets = np.cumsum([0] + [v.n_pose for v in views])
+    n_all_pose = int(offsets[-1])
+    n_var = n_all_pose + k + n_views * n_e
+    index = [  # global index of each view's [pose, a, e]
+        np.concatenate([np.arange(offsets[i], offsets[i + 1]), n_all_pose + np.arange(k),
+                        n_all_pose + k + i * n_e + np.arange(n_e)])
+        for i in range(n_views)
+    ]
+    coeffs = np.zeros(k + n_views * n_e)  # [a, e_1 .. e_n]
+    if identity is not None:
+        coeffs[:k] = identity
+    if expressions is not None:
+        for i, e in enumerate(expressions):
+            coeffs[k + i * n_e: k + (i + 1) * n_e] = e
+    pose_list = list(poses) if poses is not None else [v.initial_pose() for v in views]
+    prior = np.concatenate([np.full(k, identity_prior), np.full(n_views * n_e, expression_prior)])
+
+    def view_coeffs(c: np.ndarray, i: int) -> np.ndarray:
+        return np.concatenate([c[:k], c[k + i * n_e: k + (i + 1) * n_e]])
+
+    def evaluate(pose_list, c):
+        res = [v.residuals(*pose_list[i], view_coeffs(c, i)) for i, v in enumerate(views)]
+        terms = [v.energy(r[2], r[3], r[4]) for v, r in zip(views, res, strict=True)]
+        terms[0]["identity_prior"] = float(identity_prior * (c[:k] ** 2).sum())
+        terms[0]["expression_prior"] = float(expression_prior * (c[k:] ** 2).sum())
+        return res, terms, sum(sum(t.values()) for t in terms)
+
+    res, terms, current = evaluate(pose_list, coeffs)
+    damping = 1e-3
+    done = 0
+    for step_index in range(iterations):
+        done = step_index + 1
+        if n_views == 1:
+            (rot, s, *_), (x, cam, ru, rv, rh) = pose_list[0], res[0]
+            h, g = views[0].normal_equations(rot, s, x, cam, ru, rv, rh)
+        else:
+            h, g = np.zeros((n_var, n_var)), np.zeros(n_var)
+            for i, v in enumerate(views):
+                (rot, s, *_), (x, cam, ru, rv, rh) = pose_list[i], res[i]
+                h_i, g_i = v.normal_equations(rot, s, x, cam, ru, rv, rh)
+                h[np.ix_(index[i], index[i])] += h_i
+                g[index[i]] += g_i
+        h[n_all_pose:, n_all_pose:] += np.diag(prior)
+        g[n_all_pose:] += prior * coeffs
+        # expressions at a bound whose gradient pushes them out stay frozen this step
+        e = coeffs[k:]
+        ge = g[n_all_pose + k:]
+        frozen = np.zeros(n_var, dtype=bool)
+        frozen[n_all_pose + k:] = ((e <= 0.0) & (ge > 0)) | ((e >= 1.0) & (ge < 0))
+        free = ~frozen
+        accepted = False
+        for _ in range(6):
+            a = h[np.ix_(free, free)] + damping * np.diag(np.diag(h)[free] + 1e-9)
+            step = np.zeros(n_var)
+            step[free] = -np.linalg.solve(a, g[free])
+            poses_n = [v.moved(*pose_list[i], step[offsets[i]:offsets[i + 1]]) for i, v in enumerate(views)]
+            c_n = coeffs + step[n_all_pose:]
+            c_n[k:] = np.clip(c_n[k:], 0.0, 1.0)
+            res_n, terms_n, e_n = evaluate(poses_n, c_n)
+            if e_n <= current:
+                pose_list, coeffs, res, terms, current = poses_n, c_n, res_n, terms_n, e_n
+                damping = max(damping / 3.0, 1e-7)
+                accepted = True
+                break
+            damping *= 4.0
+        if not accepted:
+            break
+    expr = [coeffs[k + i * n_e: k + (i + 1) * n_e].copy() for i in range(n_views)]
+    return coeffs[:k].copy(), expr, pose_list, terms, done
+
+
 def fit_template(
     template: TemplateHead,
     data: Correspondences,
@@ -280,133 +501,18 @@ def fit_template(
     -------
     TemplateFit
     """
-    verts = np.asarray(data.vertices, dtype=np.int64)
-    pix = np.asarray(data.pixels, dtype=np.float64)
-    wts = np.asarray(data.weights, dtype=np.float64)
-    use_depth = depth_weight > 0 and data.depth is not None
-    if landmarks5 is not None:
-        verts = np.concatenate([verts, landmark5_vertices(template)])
-        pix = np.concatenate([pix, order_landmarks5(landmarks5)])
-    n_data = len(data.vertices)
-    if n_data < 10:
-        raise ValueError(f"need at least 10 correspondences, got {n_data}")
-    x0, basis = template.basis_rows(verts)
-    x0 = x0.astype(np.float64)
-    # (3, P, K + E): axis, pair, mode
-    basis = np.ascontiguousarray(basis.astype(np.float64).transpose(1, 0, 2))
-    k, n_e = template.n_identity, template.n_expression
-    n_c = k + n_e
-    coeffs = np.zeros(n_c)
-    rot, s, t_uv = _initial_pose(x0[:n_data], pix[:n_data], wts)
-    t_h = 0.0
-    if use_depth:
-        c = x0[:n_data] @ (TO_CAMERA @ rot).T
-        t_h = float(np.median(np.asarray(data.depth) - s * c[:, 2]))
-    n_p = float(wts.sum())
-    # per-residual base weights: 2-D pairs, then (optionally) depth, then landmarks
-    prior = np.concatenate([np.full(k, identity_prior), np.full(n_e, expression_prior)])
-    lm_w = landmark_weight / 5.0
-    damping = 1e-3
-    n_pose = 6  # rotation increment (3), log-scale, t_u, t_v  (+ t_h when depth is used)
-    n_pose += 1 if use_depth else 0
-
-    def residuals(rot: np.ndarray, s: float, t_uv: np.ndarray, t_h: float, coeffs: np.ndarray):
-        x = x0 + (basis @ coeffs).T  # (P, 3)
-        cam = x @ (TO_CAMERA @ rot).T
-        u = s * cam[:, 0] + t_uv[0]
-        v = -s * cam[:, 1] + t_uv[1]
-        return x, cam, u - pix[:, 0], v - pix[:, 1], s * cam[:n_data, 2] + t_h
-
-    def energy(ru, rv, rh, coeffs):
-        r2 = ru[:n_data] ** 2 + rv[:n_data] ** 2
-        terms = {"reprojection": float((wts * sigma_px**2 * r2 / (r2 + sigma_px**2)).sum() / n_p)}
-        if use_depth:
-            rd = (rh - data.depth) ** 2
-            terms["depth"] = float(depth_weight * (wts * sigma_px**2 * rd / (rd + sigma_px**2)).sum() / n_p)
-        if landmarks5 is not None:
-            terms["landmarks"] = float(lm_w * (ru[n_data:] ** 2 + rv[n_data:] ** 2).sum())
-        terms["identity_prior"] = float(identity_prior * (coeffs[:k] ** 2).sum())
-        terms["expression_prior"] = float(expression_prior * (coeffs[k:] ** 2).sum())
-        return terms
-
-    x, cam, ru, rv, rh = residuals(rot, s, t_uv, t_h, coeffs)
-    current = sum(energy(ru, rv, rh, coeffs).values())
-    done = 0
-    for step_index in range(iterations):
-        done = step_index + 1
-        # IRLS weights of the Geman-McClure loss: w = (sigma^2 / (r^2 + sigma^2))^2
-        r2 = ru[:n_data] ** 2 + rv[:n_data] ** 2
-        w2d = wts * (sigma_px**2 / (r2 + sigma_px**2)) ** 2 / n_p
-        wu = np.concatenate([w2d, np.full(len(verts) - n_data, lm_w)])
-        # Jacobian of the stacked residuals [u; v; (h)] w.r.t. [omega (3), log s, t_u, t_v, (t_h), coeffs]
-        pr = TO_CAMERA @ rot  # (3, 3)
-        y = x @ rot.T  # rotated points, Blender frame
-        # d(cam)/d(omega_k) = TO_CAMERA @ (e_k x y)
-        dcam_dw = np.stack([np.cross(np.eye(3)[j], y) @ TO_CAMERA.T for j in range(3)], axis=2)  # (P, 3, 3)
-        n_var = n_pose + n_c
-        rows = [0, 1, 2] if use_depth else [0, 1]
-        sign = np.array([1.0, -1.0, 1.0])
-        n_r = [len(verts), len(verts), n_data]
-        jac = []
-        for r in rows:
-            n = n_r[r]
-            j = np.zeros((n, n_var))
-            j[:, 0:3] = sign[r] * s * dcam_dw[:n, r]
-            j[:, 3] = sign[r] * s * cam[:n, r]
-            j[:, 4 + r] = 1.0  # t_u, t_v, t_h
-            j[:, n_pose:] = (sign[r] * s) * (
-                pr[r, 0] * basis[0, :n] + pr[r, 1] * basis[1, :n] + pr[r, 2] * basis[2, :n]
-            )
-            jac.append(j)
-        res = [ru, rv]
-        wgt = [wu, wu]
-        if use_depth:
-            rd = rh - data.depth
-            res.append(rd)
-            wgt.append(depth_weight * wts * (sigma_px**2 / (rd**2 + sigma_px**2)) ** 2 / n_p)
-        jm = np.concatenate(jac)
-        rm = np.concatenate(res)
-        wm = np.concatenate(wgt)
-        jw = jm * wm[:, None]
-        h = jw.T @ jm
-        g = jw.T @ rm
-        h[n_pose:, n_pose:] += np.diag(prior)
-        g[n_pose:] += prior * coeffs
-        # expressions at a bound whose gradient pushes them out stay frozen this step
-        e = coeffs[k:]
-        ge = g[n_pose + k:]
-        frozen = np.zeros(n_var, dtype=bool)
-        frozen[n_pose + k:] = ((e <= 0.0) & (ge > 0)) | ((e >= 1.0) & (ge < 0))
-        free = ~frozen
-        accepted = False
-        for _ in range(6):
-            a = h[np.ix_(free, free)] + damping * np.diag(np.diag(h)[free] + 1e-9)
-            step = np.zeros(n_var)
-            step[free] = -np.linalg.solve(a, g[free])
-            rot_n = _rodrigues(step[0:3]) @ rot
-            s_n = s * math.exp(step[3])
-            t_uv_n = t_uv + step[4:6]
-            t_h_n = t_h + (step[6] if use_depth else 0.0)
-            c_n = coeffs + step[n_pose:]
-            c_n[k:] = np.clip(c_n[k:], 0.0, 1.0)
-            x_n, cam_n, ru_n, rv_n, rh_n = residuals(rot_n, s_n, t_uv_n, t_h_n, c_n)
-            e_n = sum(energy(ru_n, rv_n, rh_n, c_n).values())
-            if e_n <= current:
-                rot, s, t_uv, t_h, coeffs = rot_n, s_n, t_uv_n, t_h_n, c_n
-                x, cam, ru, rv, rh, current = x_n, cam_n, ru_n, rv_n, rh_n, e_n
-                damping = max(damping / 3.0, 1e-7)
-                accepted = True
-                break
-            damping *= 4.0
-        if not accepted:
-            break
+    view = ViewTerms(template, data, landmarks5=landmarks5, sigma_px=sigma_px,
+                     depth_weight=depth_weight, landmark_weight=landmark_weight)
+    identity, (expression,), ((rot, s, t_uv, t_h),), (energy,), done = solve_views(
+        [view], template.n_identity, identity_prior=identity_prior,
+        expression_prior=expression_prior, iterations=iterations)
     return TemplateFit(
-        identity=coeffs[:k].copy(),
-        expression=coeffs[k:].copy(),
+        identity=identity,
+        expression=expression,
         rotation=rot,
         scale=s,
         translation=np.array([t_uv[0], t_uv[1], t_h]),
-        vertices=template.deform(coeffs[:k], coeffs[k:]),
-        energy=energy(ru, rv, rh, coeffs),
+        vertices=template.deform(identity, expression),
+        energy=energy,
         iterations=done,
     )

@@ -1,0 +1,252 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Fit one template head to several photos of one person (one identity, a pose and an
+expression per photo), and tell which photos do not show the same person.
+
+Each photo keeps its own weak-perspective camera in its own crop's pixels (core.template_fit),
+so photos of any size, framing and orientation mix freely; only the identity ``a`` is shared.
+The data terms and their Gauss-Newton normal equations are those of one photo
+(``core.template_fit.ViewTerms``), summed by ``core.template_fit.solve_views``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .template_fit import Correspondences, TemplateFit, ViewTerms, solve_views
+from .template_model import TemplateHead
+
+DATA_TERMS = ("reprojection", "depth", "landmarks")
+
+
+@dataclass
+class MultiviewFit:
+    """One head fitted to several photos.
+
+    Attributes
+    ----------
+    identity : (K,) float64
+        The shared identity coefficients, standard deviations.
+    fits : list of TemplateFit
+        One per photo, in the order given: its camera (crop px), its expression, the shared
+        identity, and ``vertices`` = that photo's head (identity and its expression), m.
+    neutral : (N, 3) float32
+        The identity alone (expression 0), m.
+    excess : (n,) float64
+        Per photo, its dense data energy (reprojection and depth) under the joint fit minus
+        under its own single-photo fit, px^2: large for a photo of someone else; zeros when no
+        single-photo fits were given.
+    iterations : int
+    energy : dict of str to float
+        Summed terms (px^2 and sd^2).
+    """
+
+    identity: np.ndarray
+    fits: list[TemplateFit]
+    neutral: np.ndarray
+    excess: np.ndarray
+    iterations: int = 0
+    energy: dict[str, float] = field(default_factory=dict)
+
+
+def dense_energy(energy: dict[str, float]) -> float:
+    """The dense data terms of a fit's energy (reprojection and depth, not the landmarks, whose
+    weight differs between the single-photo and the joint fit), px^2."""
+    return float(energy.get("reprojection", 0.0) + energy.get("depth", 0.0))
+
+
+def fit_multiview(
+    template: TemplateHead,
+    data: Sequence[Correspondences],
+    *,
+    landmarks5: Sequence[np.ndarray | None] | None = None,
+    singles: Sequence[TemplateFit] | None = None,
+    sigma_px: float = 2.0,
+    depth_weight: float = 0.0,
+    landmark_weight: float = 0.3,
+    identity_prior: float = 0.02,
+    expression_prior: float = 0.01,
+    iterations: int = 12,
+) -> MultiviewFit:
+    """Fit one identity, and a pose and expression per photo, to every photo's pairs at once.
+
+    Energy (minimised), with ``n`` photos, photo ``i``'s pairs ``p`` and its own
+    normalisation ``n_p,i = sum_p w_p`` (every photo counts once, however many pixels its
+    head covers)::
+
+        E = sum_i [ 1/n_p,i sum_p w_p rho(|pi_i(X_i,p) - x_p|)             2-D reprojection, px^2
+                  + depth_weight / n_p,i sum_p w_p rho(h_i(X_i,p) - d_p)  relief depth, px^2
+                  + landmark_weight / 5 sum_k |pi_i(L_i,k) - l_i,k|^2 ]   detector landmarks, px^2
+          + identity_prior |a|^2                                          one identity prior, px^2 per sd^2
+          + expression_prior sum_i |e_i|^2                                px^2 per unit^2
+        subject to 0 <= e_i <= 1
+
+    with ``X_i = V0 + B a + E e_i`` (the shared identity ``a``, photo ``i``'s expression),
+    ``pi_i, h_i`` photo ``i``'s weak-perspective camera ``(R_i, s_i, t_i)`` in its crop's px,
+    and ``rho`` the Geman-McClure loss of ``core.template_fit.fit_template`` (the terms of one
+    photo are exactly that function's). Levenberg-Marquardt over
+    ``[pose_1 .. pose_n, a, e_1 .. e_n]``: each photo's normal equations
+    (``ViewTerms.normal_equations``) are added into the blocks of its pose, ``a`` and its
+    ``e_i``; one dense solve of ``7 n + K + E n`` unknowns per step.
+
+    Parameters
+    ----------
+    template : TemplateHead
+    data : sequence of Correspondences
+        One per photo, pixels in that photo's crop.
+    landmarks5 : sequence of (5, 2) float or None, or None
+        Detector points per photo, crop px (None: no landmarks for that photo).
+    singles : sequence of TemplateFit or None
+        Each photo's own fit (core.template_fit.fit_template with the same weights): the
+        start (its pose and expression, the mean of their identities), and the reference of
+        ``MultiviewFit.excess``. None starts every photo from the mean head.
+    landmark_weight : float
+        Weight of each photo's detector landmarks, dimensionless. Lower than one photo's
+        (1): the other photos now anchor what the landmarks anchor alone (pose at large yaw,
+        core.template_fit), and their errors (a few % of the eye distance) bend the shared
+        identity. On synthetic heads with 1 px landmark noise (benchmarks/bench_multiview.py,
+        4 trials) the identity's face error read, for 1 / 2 / 3 / 5 views, 1.13 / 0.94 / 0.89 /
+        0.75 mm at 1, 1.03 / 0.81 / 0.73 / 0.59 at 0.3 and 0.94 / 0.71 / 0.59 / 0.45 at 0
+        (0.3 keeps some anchor for real photos, whose dense correspondences are poorer).
+    sigma_px, depth_weight, identity_prior, expression_prior, iterations
+        As in ``core.template_fit.fit_template``.
+
+    Returns
+    -------
+    MultiviewFit
+    """
+    n = len(data)
+    if n == 0:
+        raise ValueError("need at least one photo's correspondences")
+    lms = list(landmarks5) if landmarks5 is not None else [None] * n
+    if len(lms) != n or (singles is not None and len(singles) != n):
+        raise ValueError(f"landmarks5 and singles must have one entry per photo ({n})")
+    views = [
+        ViewTerms(template, d, landmarks5=lm, sigma_px=sigma_px, depth_weight=depth_weight,
+                  landmark_weight=landmark_weight)
+        for d, lm in zip(data, lms, strict=True)
+    ]
+    poses = identity = expressions = None
+    if singles is not None:
+        poses = [(f.rotation, f.scale, f.translation[:2].copy(), float(f.translation[2])) for f in singles]
+        identity = np.mean([f.identity for f in singles], axis=0)
+        expressions = [f.expression for f in singles]
+    a, expr, poses, terms, done = solve_views(
+        views, template.n_identity, identity_prior=identity_prior, expression_prior=expression_prior,
+        iterations=iterations, poses=poses, identity=identity, expressions=expressions)
+    fits = []
+    for e, (rot, s, t_uv, t_h), t in zip(expr, poses, terms, strict=True):
+        fits.append(TemplateFit(
+            identity=a, expression=e, rotation=rot, scale=s, translation=np.array([t_uv[0], t_uv[1], t_h]),
+            vertices=template.deform(a, e), energy={k: v for k, v in t.items() if k in DATA_TERMS},
+            iterations=done,
+        ))
+    excess = np.zeros(n)
+    if singles is not None:
+        excess = np.array([dense_energy(f.energy) - dense_energy(s.energy)
+                           for f, s in zip(fits, singles, strict=True)])
+    total: dict[str, float] = {}
+    for t in terms:
+        for k, v in t.items():
+            total[k] = total.get(k, 0.0) + v
+    return MultiviewFit(identity=a, fits=fits, neutral=template.deform(a), excess=excess, iterations=done,
+                        energy=total)
+
+
+STRANGER_MM = 2.0  # mm, face-shape distance between two frontal photos above which they may differ in person
+OBLIQUE_TOLERANCE = 1.0  # the allowance grows by this share of STRANGER_MM per unit of sin(view angle)
+STRANGER_RATIO = 2.0  # and a stranger lies this many times farther than the other photos from each other
+
+
+def obliqueness(fit: TemplateFit) -> float:
+    """``sin`` of the angle between the face's direction (the template's -Y) and the view axis,
+    0 for a frontal photo, 1 for a profile."""
+    from .template_fit import TO_CAMERA
+
+    toward = float((TO_CAMERA @ fit.rotation @ np.array([0.0, -1.0, 0.0]))[2])
+    return float(np.sqrt(max(0.0, 1.0 - min(1.0, toward) ** 2)))
+
+
+def identity_distances(template: TemplateHead, identities: Sequence[np.ndarray]) -> np.ndarray:
+    """(n, n) float64 mean distance, mm, between the face regions of the neutral heads of
+    ``identities`` (expression 0) after the best similarity transform (scale is not observed
+    by a weak-perspective photo, so it is not compared)."""
+    face = template.part_mask("face")
+    shapes = [template.deform(a)[face].astype(np.float64) for a in identities]
+    n = len(shapes)
+    out = np.zeros((n, n))
+    for i in range(n):
+        for j in range(i + 1, n):
+            out[i, j] = out[j, i] = _similarity_error_mm(shapes[i], shapes[j])
+    return out
+
+
+def _similarity_error_mm(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean distance, mm, from ``a`` (m, 3) to ``b`` after the best similarity transform (Umeyama)."""
+    a, b = a - a.mean(0), b - b.mean(0)
+    u, sig, vt = np.linalg.svd(b.T @ a / len(a))
+    d = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
+    s = np.trace(np.diag(sig) @ d) / (a**2).sum(1).mean()
+    return float(np.linalg.norm(s * a @ (u @ d @ vt).T - b, axis=1).mean() * 1000.0)
+
+
+def find_strangers(
+    distances: np.ndarray,
+    oblique: np.ndarray | None = None,
+    *,
+    min_mm: float = STRANGER_MM,
+    tolerance: float = OBLIQUE_TOLERANCE,
+    ratio: float = STRANGER_RATIO,
+) -> list[tuple[int, float, float]]:
+    """Photos whose single-photo face does not agree with the others', worst first.
+
+    A single photo's face is less certain the more it is turned away, so each distance is
+    measured against an allowance that grows with both photos' view angles::
+
+        r_ij = distances_ij / (min_mm (1 + tolerance (o_i + o_j) / 2))       (o: obliqueness)
+
+    Repeatedly, photo ``i`` with the largest ``q_i = median_j r_ij`` (over the photos still
+    kept) is left out when ``q_i > 1`` and ``q_i > ratio * m_i``, ``m_i`` the median ``r``
+    among the other kept photos (with two photos left, ``m_i = 0`` and the second one is left
+    out when they disagree: the first photo given is the reference).
+
+    Measured: on synthetic template heads (benchmarks/bench_multiview.py's views, 8 sets of
+    four views at 0, 45, -45 and 90 deg and a fifth person within 45 deg) the same person's
+    single-photo faces lay 0.5-1.7 mm apart, another person's 2.3-5.2 mm. On 25 real dev
+    photos (every 8th) with the network of this branch, one photo and its mirror image lay
+    0.6-2.6 mm apart below 40 deg of yaw and 2.4-5.5 mm beyond; 300 pairs of different
+    people 1.5 (min) / 2.2 (5th percentile) / 3.8 (median) mm: the single-photo face tells
+    people apart only roughly, so the allowance leans toward keeping a photo.
+
+    Parameters
+    ----------
+    distances : (n, n) float, mm (:func:`identity_distances`)
+    oblique : (n,) float in [0, 1] or None
+        :func:`obliqueness` of each photo's fit (None: all frontal).
+
+    Returns
+    -------
+    list of ``(index, q_i, m_i)``; ``q_i`` and ``m_i`` in units of the allowance
+    """
+    n = len(distances)
+    o = np.zeros(n) if oblique is None else np.asarray(oblique, dtype=np.float64)
+    allowance = min_mm * (1.0 + tolerance * (o[:, None] + o[None, :]) / 2.0)
+    r = np.asarray(distances, dtype=np.float64) / allowance
+    keep = list(range(n))
+    out: list[tuple[int, float, float]] = []
+    while len(keep) >= 2:
+        sub = r[np.ix_(keep, keep)]
+        q = np.array([np.median(np.delete(sub[i], i)) for i in range(len(keep))])
+        if len(keep) == 2:
+            worst, typical = 1, 0.0
+        else:
+            worst = int(np.argmax(q))
+            others = np.delete(np.delete(sub, worst, 0), worst, 1)
+            typical = float(np.median(others[np.triu_indices(len(others), 1)]))
+        if q[worst] <= 1.0 or q[worst] <= ratio * typical:
+            break
+        out.append((keep[worst], float(q[worst]), typical))
+        del keep[worst]
+    return out

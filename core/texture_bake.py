@@ -228,6 +228,16 @@ def _layout(template: TemplateHead, size: int) -> _Layout:
     return out
 
 
+def prepare_layout(template: TemplateHead, size: int) -> None:
+    """Build and cache the pose-independent tables of ``template`` at tile side ``size`` px.
+
+    What the first :func:`bake_texture` of a size would build; the add-on's warm-up
+    (core.warmup) calls it so that the first click does not.
+    """
+    _mesh(template)
+    _layout(template, size)
+
+
 def _mesh(template: TemplateHead) -> _Mesh:
     if template.sha256 in _MESHES:
         return _MESHES[template.sha256]

@@ -63,11 +63,11 @@ def test_the_warm_up_runs_once_and_fills_the_model_cache(weights: str, loads: li
     assert {"torch", "cv2", "scipy.sparse.linalg", "core.integration", "core.face_detect"} <= set(sys.modules)
     times = w.times
     assert times is not None and times.imports_s >= 0 and times.model_s > 0
-    assert times.total_s == pytest.approx(times.imports_s + times.model_s)
+    assert times.total_s == pytest.approx(times.imports_s + times.model_s + times.head_s)
     pipeline.get_model(weights, "cpu")
     assert loads == [weights]  # the click takes the warmed-up network from the cache
     report = warmup.startup_report(w)
-    assert report["state"] == "done" and set(report) == {"state", "imports_s", "model_s", "total_s"}
+    assert report["state"] == "done" and set(report) == {"state", "imports_s", "model_s", "head_s", "total_s"}
 
 
 def test_an_early_reconstruction_waits_with_progress_and_gets_the_same_model(
@@ -193,3 +193,31 @@ def test_the_warm_up_runs_at_a_lower_priority_until_a_click_waits(weights: str, 
     assert w.wait_with_progress() is True
     # back to normal where the OS lets a process lower a nice value (root, RLIMIT_NICE), else kept low
     assert seen["nice_after_wait"] == (before if w.priority_restored else seen["nice"])
+
+
+def test_the_warm_up_prepares_the_head_and_its_default_bake_tables(weights: str, loads: list[str]) -> None:
+    from core import texture_bake
+    from core.template_model import load_template
+
+    texture_bake._LAYOUTS.clear()
+    w = warmup.WarmUp()
+    w.run(weights, "cpu")
+    assert w.times is not None and w.times.head_s > 0
+    key = (load_template().sha256, warmup.HEAD_WARM_TEXTURE)
+    assert key in texture_bake._LAYOUTS  # the first head's bake finds them ready
+    assert w.times.to_dict()["total_s"] == pytest.approx(w.times.imports_s + w.times.model_s + w.times.head_s,
+                                                          abs=2e-3)
+
+
+def test_a_template_that_cannot_load_leaves_the_network_warm(tmp_path: Path, weights: str, loads: list[str],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from core import template_model
+
+    def broken(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise FaceFromPhotoError("The template head file is damaged; reinstall the extension.")
+
+    monkeypatch.setattr(template_model, "load_template", broken)
+    assert warmup.prepare_head(1024) is False
+    w = warmup.WarmUp()
+    w.run(weights, "cpu")
+    assert w.state == warmup.DONE and w.error is None and len(loads) == 1

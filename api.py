@@ -33,8 +33,9 @@ def __getattr__(name: str) -> Any:
 
 
 def reconstruct(
-    path: str | bytes | os.PathLike[str] | os.PathLike[bytes],
+    path: str | bytes | os.PathLike[str] | os.PathLike[bytes] | list[Any] | tuple[Any, ...],
     *,
+    name: str | None = None,
     collection: bpy.types.Collection | None = None,
     location: tuple[float, float, float] | None = None,
     pack_images: bool | None = None,
@@ -42,13 +43,23 @@ def reconstruct(
     output: str | None = None,
     **options: Any,
 ) -> bpy.types.Object:
-    """Reconstruct a textured head or face relief object from one photo (blocking).
+    """Reconstruct a textured head or face relief object from one photo, or one head
+    from several photos of one person (blocking).
 
     Parameters
     ----------
-    path : str, bytes or path-like
+    path : str, bytes or path-like, or a list or tuple of them
         Photo of a face (JPEG, PNG, TIFF, BMP, WebP; ``//`` paths are relative
         to the .blend). A ``bytes`` path is decoded with ``os.fsdecode``.
+        A list or tuple: photos of ONE person, made into one head
+        (``core.pipeline.reconstruct_person``: one identity, the texture fused
+        from every photo; ``output`` is always ``"head"``). A photo that fails
+        or shows someone else is left out: its sentence is printed and kept in
+        the object's ``face_from_photo_warnings`` (JSON list of str);
+        ``face_from_photo_sources`` lists the photos kept (JSON list of paths).
+    name : str or None
+        Object name; default the photo's file stem (several photos: the first
+        photo kept).
     collection : bpy.types.Collection or None
         Where the object goes; default the active collection.
     location : (3,) float or None
@@ -97,16 +108,33 @@ def reconstruct(
     values = {**preferences.default_values(context), **options}
     if output is not None:
         values["output"] = output
-    photo = job.check_photo_path(_photo_path_text(path))
+    several = isinstance(path, (list, tuple))
+    if several:
+        from .core.errors import FaceFromPhotoError
+
+        if not path:
+            raise FaceFromPhotoError("The list of photos is empty; give photos of the same person.")
+        values["output"] = "head"
+        photos = [job.check_photo_path(_photo_path_text(p)) for p in path]
+    else:
+        photo = job.check_photo_path(_photo_path_text(path))
     core_options = job.make_options(values)
     choices = job.BlenderChoices.from_preferences(prefs)
     if pack_images is not None:
         choices = job.BlenderChoices(bool(pack_images), choices.store_maps, choices.subdiv_levels,
                                      choices.subdiv_render_levels)
-    reco = job.run_core(photo, core_options, progress)
     target = collection or context.collection or context.scene.collection
     where = tuple(location) if location is not None else tuple(context.scene.cursor.location)  # type: ignore[arg-type]
-    return job.build_result(reco, collection=target, location=where, choices=choices)  # type: ignore[arg-type]
+    if several:
+        person = job.run_person(photos, core_options, progress)
+        obj = job.build_person(person, core_options, collection=target, location=where,  # type: ignore[arg-type]
+                               choices=choices, name=name)
+        for warning in person.warnings:
+            print(f"Face from Photo: {warning}")
+        return obj
+    reco = job.run_core(photo, core_options, progress)
+    return job.build_result(reco, collection=target, location=where, choices=choices,  # type: ignore[arg-type]
+                            name=name)
 
 
 def _photo_path_text(path: Any) -> str:

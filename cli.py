@@ -10,6 +10,11 @@ With only the ``bpy`` Python package (no Blender binary), from the repository::
 
     python tools/face_from_photo_cli.py reconstruct photos/ -o out/ --format glb --preview
 
+Several photos of one person make one head, ``<out>/NAME.<format>`` (one report entry
+keyed by NAME, listing the photos kept and a sentence for each photo left out)::
+
+    blender -b -c face_from_photo reconstruct front.jpg left.jpg right.jpg -o out/ --person Ann
+
 One Blender process handles every photo: it imports torch and loads the
 network once, before the first photo (``startup`` in the report); each gets ``<out>/<stem>.<format>``
 (glb, fbx, obj, ply with the modifier stack applied; blend with the live stack; a head's
@@ -61,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="skip photos that the earlier report lists as finished with all outputs present")
     rec.add_argument("--report", help="report path (default: <output>/report.json)")
     rec.add_argument("--quiet", action="store_true", help="only one line per photo")
+    rec.add_argument("--person", metavar="NAME",
+                     help="all the photos show one person: make ONE head from them, <output>/NAME.<format> "
+                          "(a photo that fails or shows someone else is left out with a warning)")
     g = rec.add_argument_group("reconstruction options (default: the add-on preferences)")
     g.add_argument("--output-kind", dest="output_kind", choices=("head", "relief"),
                    help="what each photo becomes: the fitted template head (full head, UV texture, 53 ARKit "
@@ -159,6 +167,14 @@ def checked_options(args: argparse.Namespace, photos: Sequence[Path]) -> tuple[A
     return options, choices
 
 
+def person_name_problem(name: str) -> str | None:
+    """The sentence saying why ``--person NAME`` cannot name output files, or None."""
+    if not name.strip() or name in (".", "..") or any(c in name for c in "/\\\0"):
+        return (f"The person's name {name!r} cannot be a file name; give a name without slashes, "
+                "e.g. --person Ann.")
+    return None
+
+
 def _clear_startup_scene() -> None:
     """Remove the startup file's objects so each .blend holds only its face."""
     if bpy.data.filepath:
@@ -216,6 +232,16 @@ def reconstruct_command(args: argparse.Namespace, stop: Any = None) -> int:
     except FaceFromPhotoError as e:
         err.line(str(e))
         return EXIT_USAGE
+    if args.person is not None:
+        problem = person_name_problem(args.person)
+        if problem is None and args.output_kind == "relief":
+            problem = "--person makes one head from the photos; leave out --output-kind relief."
+        if problem is not None:
+            err.line(problem)
+            return EXIT_USAGE
+        from dataclasses import replace
+
+        options = replace(options, output="head")
     if "blend" in formats:
         _clear_startup_scene()
     scene = bpy.context.scene
@@ -243,9 +269,36 @@ def reconstruct_command(args: argparse.Namespace, stop: Any = None) -> int:
             remove_object(obj)
         return {"vertices": vertices, "faces": faces, "timings": timings}
 
+    def process_person(key: Path, outputs: dict[str, Path], should_stop: Any) -> dict[str, Any]:
+        person = job.run_person([str(p) for p in photos], options, progress, should_stop)
+        for warning in person.warnings:
+            out.line(f"    {warning}")
+        timings = {str(k): float(v) for k, v in dict(person.timings).items() if k != "total"}
+        t0 = time.perf_counter()
+        obj = job.build_person(person, options, collection=scene.collection, choices=choices,
+                               name=args.person)
+        try:
+            timings["build"] = time.perf_counter() - t0
+            vertices, faces = _evaluated_counts(obj)
+            for fmt, path in outputs.items():
+                t1 = time.perf_counter()
+                if fmt == PREVIEW:
+                    write_preview(obj, job.person_result(person, options), path)
+                else:
+                    export(obj, path, fmt)
+                timings[f"write_{fmt}"] = time.perf_counter() - t1
+        finally:
+            remove_object(obj)
+        return {"vertices": vertices, "faces": faces, "timings": timings,
+                "sources": [str(r.source or "") for r in person.photos], "warnings": list(person.warnings)}
+
     out_formats = formats + ([PREVIEW] if args.preview else [])
+    person_items: dict[str, Any] = {}
+    if args.person is not None:  # one batch item keyed by the name: <out>/NAME.<format>
+        person_items = {"names": {Path(args.person): args.person}}
     report = run_batch(
-        photos, args.output, out_formats, process,
+        [Path(args.person)] if args.person is not None else photos, args.output, out_formats,
+        process_person if args.person is not None else process, **person_items,
         overwrite=args.overwrite, resume=args.resume, report_path=args.report,
         options={**options.to_dict(), "formats": out_formats, "subdivision_levels": choices.subdiv_levels},
         log=out.line, stop=stop, startup=lambda: warm_up(options, quiet=args.quiet, say=out.line),

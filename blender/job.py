@@ -70,6 +70,34 @@ def run_core(photo: str, options: Any, progress: Any = None, should_stop: Any = 
     return reconstruct(photo, options, progress=progress, should_stop=should_stop)
 
 
+def run_person(photos: list[str], options: Any, progress: Any = None, should_stop: Any = None) -> Any:
+    """``core.pipeline.reconstruct_person`` after the warm-up, as :func:`run_core`."""
+    from ..core.pipeline import reconstruct_person
+    from ..core.warmup import WARMUP
+
+    WARMUP.ensure(getattr(options, "weights", None), getattr(options, "device", "auto"), progress,
+                  should_stop)
+    return reconstruct_person(photos, options, progress=progress, should_stop=should_stop)
+
+
+def person_result(person: Any, options: Any) -> Any:
+    """The ``Reconstruction`` that :func:`build_result` turns into the person's head.
+
+    The most frontal kept photo's single-photo ``Reconstruction`` (its source, maps and
+    model) carrying the joint ``person.head`` and the options asked for (``output="head"``;
+    the single-photo runs had no texture of their own).
+    """
+    from dataclasses import replace
+
+    reference = person.photos[person.reference]
+    return replace(reference, head=person.head, options=replace(options, output="head"))
+
+
+def person_name(person: Any) -> str:
+    """The first kept photo's file stem (:func:`object_name`)."""
+    return object_name(person.photos[0])
+
+
 @dataclass
 class Worker:
     """Runs core in a background thread; the main thread polls it from a timer.
@@ -212,6 +240,42 @@ def build_result(
 
         return build_head(reco, settings, collection=collection, options_json=options_json)
     return build.build_object(reco, settings, collection=collection, options_json=options_json)
+
+
+#: Custom properties of a head made from several photos: JSON lists of the kept photos' paths
+#: and of the sentences naming each photo left out.
+PROP_SOURCES = "face_from_photo_sources"
+PROP_WARNINGS = "face_from_photo_warnings"
+
+
+def build_person(
+    person: Any,
+    options: Any,
+    *,
+    collection: Any,
+    location: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    choices: BlenderChoices = BlenderChoices(),
+    name: str | None = None,
+) -> Any:
+    """The head object of a ``core.pipeline.PersonReconstruction`` (:func:`build_result`).
+
+    Named ``name`` or after the first kept photo; ``face_from_photo_source`` is the most
+    frontal photo's, :data:`PROP_SOURCES` lists every kept photo and :data:`PROP_WARNINGS`
+    the photos left out (JSON lists of str). Nothing is left behind when this raises.
+    """
+    import json
+
+    from .build import remove_object
+
+    obj = build_result(person_result(person, options), collection=collection, location=location,
+                       choices=choices, name=name or person_name(person))
+    try:
+        obj[PROP_SOURCES] = json.dumps([str(r.source or "") for r in person.photos])
+        obj[PROP_WARNINGS] = json.dumps([str(w) for w in person.warnings])
+    except BaseException:
+        remove_object(obj)
+        raise
+    return obj
 
 
 def check_photo_path(path: str) -> str:

@@ -149,7 +149,8 @@ def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
 
 
 def output_names(
-    photos: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[str], formats: Iterable[str]
+    photos: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[str], formats: Iterable[str],
+    names: Mapping[Path, str] | None = None,
 ) -> dict[Path, dict[str, Path]]:
     """Output file per photo and format, unique even when photos share a stem.
 
@@ -163,6 +164,9 @@ def output_names(
         Format names, used as file extensions (``"glb"`` -> ``.glb``).
         Stems are made valid UTF-8 (:func:`core.console.safe_name`: a
         non-UTF-8 name's bytes read as Latin-1), which every exporter accepts.
+    names : mapping of path to str, or None
+        Output stem of an item instead of its file stem (a person's name,
+        which may hold dots).
 
     Returns
     -------
@@ -175,12 +179,17 @@ def output_names(
     formats = list(dict.fromkeys(formats))
     unique = list(dict.fromkeys(Path(p) for p in photos))
     groups: dict[str, list[Path]] = {}
+    given = {Path(p): str(n) for p, n in (names or {}).items()}
+
+    def stem_of(p: Path) -> str:
+        return safe_name(given.get(p, p.stem))
+
     for p in unique:
-        groups.setdefault(safe_name(p.stem).casefold(), []).append(p)
+        groups.setdefault(stem_of(p).casefold(), []).append(p)
     stems: dict[Path, str] = {}
     for group in groups.values():
         for k, p in enumerate(sorted(group, key=lambda q: str(q.absolute()))):
-            stem = safe_name(p.stem)
+            stem = stem_of(p)
             stems[p] = stem if k == 0 else f"{stem}-{k + 1}"
     return {p: {fmt: out_dir / f"{stems[p]}.{fmt}" for fmt in formats} for p in unique}
 
@@ -213,6 +222,13 @@ class PhotoEntry:
         Every file the photo left (outputs and side files such as an OBJ's
         .mtl and texture): ``{path: {"bytes": n, "sha256": hex}}``; resume
         trusts a photo only when all of them are still exactly these.
+    sources : list of str
+        For an item made from several photos (the command line's
+        ``--person NAME``, keyed by the name): the photos kept. Left out of
+        the report when empty.
+    warnings : list of str
+        One sentence per photo left out of such an item. Left out of the
+        report when empty.
     """
 
     photo: str
@@ -223,6 +239,16 @@ class PhotoEntry:
     vertices: int | None = None
     faces: int | None = None
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sources: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; ``sources`` and ``warnings`` only when there are some."""
+        data = asdict(self)
+        for name in ("sources", "warnings"):
+            if not data[name]:
+                del data[name]
+        return data
 
 
 class BatchReport:
@@ -280,6 +306,8 @@ class BatchReport:
                 entry = PhotoEntry(**{k: item.get(k) for k in PhotoEntry.__dataclass_fields__ if k in item})
                 entry.files = {str(k): dict(v) for k, v in dict(entry.files or {}).items()}
                 entry.outputs = [str(o) for o in entry.outputs or []]
+                entry.sources = [str(o) for o in entry.sources or []]
+                entry.warnings = [str(o) for o in entry.warnings or []]
                 if not isinstance(entry.photo, str) or not isinstance(entry.status, str):
                     raise TypeError
             except (TypeError, ValueError, AttributeError):
@@ -343,7 +371,7 @@ class BatchReport:
             "options": self.options,
             **({"startup": self.startup} if self.startup is not None else {}),
             "summary": self.summary(),
-            "photos": [asdict(e) for e in self.entries.values()],
+            "photos": [e.to_dict() for e in self.entries.values()],
         }
 
     def write(self) -> None:
@@ -438,6 +466,7 @@ def run_batch(
     log: Callable[[str], None] | None = print,
     stop: GracefulStop | None = None,
     startup: Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None = None,
+    names: Mapping[Path, str] | None = None,
 ) -> BatchReport:
     """Process many photos, never stopping at a bad one; see the module notes.
 
@@ -466,6 +495,10 @@ def run_batch(
         ``startup``. A callable does the start-up: it is called once the stop
         flag is installed, so a signal during it ends the batch before the first
         photo with ``"interrupted": true`` instead of a traceback.
+    names : mapping of path to str, or None
+        Output stems for items that are not photos (:func:`output_names`): the
+        command line's ``--person NAME`` is one item, ``Path(NAME)``, whose
+        callback reconstructs all the person's photos.
     log : callable(str) or None
         One line per photo (``[3/10] face.jpg: ok (0.41 s)``).
     stop : GracefulStop or None
@@ -492,7 +525,7 @@ def run_batch(
     if previous is not None:
         report.started = previous.started
         report.entries = dict(previous.entries)  # kept until redone, so an interrupted resume loses nothing
-    plan = output_names(photos, out_dir, formats)
+    plan = output_names(photos, out_dir, formats, names)
     inputs = InputSet(plan)
 
     own_stop = stop is None
@@ -512,7 +545,8 @@ def run_batch(
             if previous is not None and previous.is_complete(key, outputs.values()):
                 old = previous.entries[key]
                 report.record(PhotoEntry(key, "skipped", None, [str(p) for p in outputs.values()],
-                                         old.timings, old.vertices, old.faces, old.files))
+                                         old.timings, old.vertices, old.faces, old.files, old.sources,
+                                         old.warnings))
                 say(f"{prefix}: skipped (already done)")
                 continue
             problem = output_problem(outputs, inputs)  # never write over a photo or into a folder's place
@@ -645,7 +679,9 @@ def _run_one(
     timings = {str(k): float(v) for k, v in dict(result.get("timings") or {}).items()}
     timings["total"] = time.perf_counter() - t0
     entry = PhotoEntry(key, "ok", None, [str(p) for p in outputs.values()], timings,
-                       _opt_int(result.get("vertices")), _opt_int(result.get("faces")))
+                       _opt_int(result.get("vertices")), _opt_int(result.get("faces")),
+                       sources=[str(x) for x in result.get("sources") or []],
+                       warnings=[str(x) for x in result.get("warnings") or []])
     # Renames and entry together: a second Ctrl+C here waits until both are done.
     with critical_section():
         try:

@@ -80,6 +80,40 @@ def run_person(photos: list[str], options: Any, progress: Any = None, should_sto
     return reconstruct_person(photos, options, progress=progress, should_stop=should_stop)
 
 
+@dataclass
+class EachResult:
+    """What :func:`run_each` gives: a ``Reconstruction`` per photo that worked, a sentence per
+    photo that did not."""
+
+    recos: list[Any]
+    failures: list[str]
+
+
+def run_each(photos: list[str], options: Any, progress: Any = None, should_stop: Any = None) -> EachResult:
+    """:func:`run_core` on each photo in turn, going on past a photo that fails (a batch).
+
+    Raises the first photo's error when none worked.
+    """
+    from ..core.errors import FaceFromPhotoError
+
+    n = len(photos)
+    recos: list[Any] = []
+    failures: list[str] = []
+    first: FaceFromPhotoError | None = None
+    for i, photo in enumerate(photos):
+        def sub(fraction: float, message: str, i: int = i) -> None:
+            if progress is not None:
+                progress((i + min(fraction, 1.0)) / n, f"Photo {i + 1} of {n}: {message}")
+        try:
+            recos.append(run_core(photo, options, sub, should_stop))
+        except FaceFromPhotoError as e:
+            first = first or e
+            failures.append(f"{Path(photo).name} was skipped: {e}")
+    if not recos and first is not None:
+        raise first
+    return EachResult(recos, failures)
+
+
 def person_result(person: Any, options: Any) -> Any:
     """The ``Reconstruction`` that :func:`build_result` turns into the person's head.
 
@@ -104,11 +138,14 @@ class Worker:
 
     Only plain Python objects cross the thread boundary: the frozen options
     go in, a ``Reconstruction`` (numpy arrays) or an exception comes out.
-    Blender data is never touched from the thread.
+    Blender data is never touched from the thread. With two or more ``photos`` it runs
+    :func:`run_person` (``one_person``) or :func:`run_each`.
     """
 
     photo: str
     options: Any
+    photos: tuple[str, ...] = ()
+    one_person: bool = True
     fraction: float = 0.0
     message: str = "Starting"
     result: Any = None
@@ -125,7 +162,11 @@ class Worker:
 
     def _run(self) -> None:
         try:
-            self.result = run_core(self.photo, self.options, self._progress, self._stop.is_set)
+            if len(self.photos) > 1:
+                run = run_person if self.one_person else run_each
+                self.result = run(list(self.photos), self.options, self._progress, self._stop.is_set)
+            else:
+                self.result = run_core(self.photo, self.options, self._progress, self._stop.is_set)
         except BaseException as e:  # noqa: B036 - handed to the main thread, never lost
             self.error = e
 

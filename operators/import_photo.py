@@ -24,6 +24,14 @@ class FACE_OT_import_photo(RunnerMixin, ImportHelper, bpy.types.Operator):
     )
     # filepath comes from ImportHelper; a drop from the FileHandler sets it too.
     filepath: bpy.props.StringProperty(name="Photo", subtype='FILE_PATH', options={'SKIP_SAVE'})
+    # several files chosen in the browser (or dropped): directory + their names
+    files: bpy.props.CollectionProperty(type=bpy.types.OperatorFileListElement,
+                                        options={'HIDDEN', 'SKIP_SAVE'})
+    directory: bpy.props.StringProperty(subtype='DIR_PATH', options={'HIDDEN', 'SKIP_SAVE'})
+    one_person: bpy.props.BoolProperty(
+        name="One Person", default=True,
+        description="Several photos show one person: make one head from them all (else one object per photo)",
+    )
     modal_after_browse: bpy.props.BoolProperty(default=False, options={'HIDDEN', 'SKIP_SAVE'})
 
     @classmethod
@@ -33,8 +41,17 @@ class FACE_OT_import_photo(RunnerMixin, ImportHelper, bpy.types.Operator):
     def photo_path(self, context: bpy.types.Context) -> str:
         return str(self.filepath)
 
+    def photo_paths(self, context: bpy.types.Context) -> list[str]:
+        """The chosen files (``directory`` + ``files``), else ``filepath``."""
+        import os
+
+        names = [f.name for f in self.files if f.name]
+        if self.directory and names:
+            return [os.path.join(str(self.directory), n) for n in names]
+        return [str(self.filepath)]
+
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
-        if self.filepath:  # dropped on the viewport: no file browser
+        if self.filepath or (self.directory and len(self.files)):  # dropped on the viewport: no browser
             return RunnerMixin.invoke(self, context, event)
         self.copy_scene_settings(context)
         self.modal_after_browse = True
@@ -50,6 +67,7 @@ class FACE_OT_import_photo(RunnerMixin, ImportHelper, bpy.types.Operator):
         return RunnerMixin.execute(self, context)
 
     def draw(self, context: bpy.types.Context) -> None:
+        self.layout.prop(self, "one_person")
         RunnerMixin.draw(self, context)
 
 

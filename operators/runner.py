@@ -30,15 +30,21 @@ else:
 class RunnerMixin(OptionProps, _OperatorBase):
     """Operator mixin: redo-panel options + the modal/blocking run modes.
 
-    Subclasses provide ``photo_path(context) -> str``.
+    Subclasses provide ``photo_path(context) -> str``; one that takes several photos also
+    ``photo_paths(context) -> list[str]`` and a ``one_person`` property (several photos ->
+    one head, :func:`blender.job.run_person`; else one head per photo, :func:`blender.job.run_each`).
     """
 
     _worker: job.Worker | None = None
     _timer: Any = None
     _choices: job.BlenderChoices | None = None
+    _options: Any = None
 
     def photo_path(self, context: bpy.types.Context) -> str:
         raise NotImplementedError
+
+    def photo_paths(self, context: bpy.types.Context) -> list[str]:
+        return [self.photo_path(context)]
 
     # ------------------------------------------------------------------ settings
 
@@ -51,8 +57,8 @@ class RunnerMixin(OptionProps, _OperatorBase):
             if not self.properties.is_property_set(name):
                 setattr(self, name, getattr(settings, name))
 
-    def prepare(self, context: bpy.types.Context) -> tuple[str, Any, job.BlenderChoices]:
-        """Photo path, frozen core options and Blender choices (raises the project's error)."""
+    def prepare(self, context: bpy.types.Context) -> tuple[list[str], Any, job.BlenderChoices]:
+        """Photo paths, frozen core options and Blender choices (raises the project's error)."""
         from .. import preferences
 
         self.copy_scene_settings(context)  # unset options follow the Scene settings
@@ -64,30 +70,78 @@ class RunnerMixin(OptionProps, _OperatorBase):
         if settings is not None:
             values.update(core_values(settings))
         values.update(core_values(self))
-        photo = job.check_photo_path(self.photo_path(context))
+        paths = self.photo_paths(context)
+        photos = [job.check_photo_path(p) for p in paths] if paths else [job.check_photo_path("")]
+        if len(photos) > 1 and self.one_person_run():
+            values["output"] = "head"
         options = job.make_options(values)
-        return photo, options, job.BlenderChoices.from_preferences(prefs)
+        self._options = options
+        return photos, options, job.BlenderChoices.from_preferences(prefs)
+
+    def one_person_run(self) -> bool:
+        return bool(getattr(self, "one_person", True))
+
+    def run_blocking(self, photos: list[str], options: Any) -> Any:
+        """Core for the photos, in this thread (as :class:`blender.job.Worker` does it)."""
+        if len(photos) > 1:
+            run = job.run_person if self.one_person_run() else job.run_each
+            return run(photos, options)
+        return job.run_core(photos[0], options)
 
     # ------------------------------------------------------------------ finishing
 
     def finish(self, context: bpy.types.Context, reco: Any, choices: job.BlenderChoices) -> set[str]:
-        """Build the object on the main thread, make it active and selected."""
+        """Build the object(s) on the main thread, make them selected (the last active).
+
+        ``reco``: a ``Reconstruction``, a ``PersonReconstruction`` (one head; each photo left
+        out is reported as a warning) or a :class:`blender.job.EachResult` (one object per
+        photo that worked, all or none; each photo that failed reported as a warning).
+        """
+        from ..blender.build import remove_object
+
         collection = context.collection or context.scene.collection
         cursor = tuple(context.scene.cursor.location)  # type: ignore[arg-type]
-        obj = job.build_result(reco, collection=collection, location=cursor, choices=choices)
+        warnings: list[str] = []
+        objects: list[Any] = []
+        if isinstance(reco, job.EachResult):
+            try:
+                for one in reco.recos:
+                    objects.append(job.build_result(one, collection=collection, location=cursor,
+                                                    choices=choices))
+            except BaseException:
+                for obj in objects:
+                    remove_object(obj)
+                raise
+            warnings = list(reco.failures)
+            timings = [r.timings for r in reco.recos]
+        elif hasattr(reco, "kept"):  # core.pipeline.PersonReconstruction
+            objects.append(job.build_person(reco, self._options, collection=collection, location=cursor,
+                                            choices=choices))
+            warnings = list(reco.warnings)
+            timings = [reco.timings]
+        else:
+            objects.append(job.build_result(reco, collection=collection, location=cursor, choices=choices))
+            timings = [reco.timings]
         view_layer = context.view_layer
         if view_layer is not None:
             try:
                 for other in view_layer.objects:
                     if other.select_get():
                         other.select_set(False)
-                obj.select_set(True)
-                view_layer.objects.active = obj
+                for obj in objects:
+                    obj.select_set(True)
+                view_layer.objects.active = objects[-1]
             except RuntimeError:
                 pass  # the collection is excluded from this view layer
-        total = reco.timings.get("total", 0.0) if isinstance(reco.timings, dict) else 0.0
-        self.report({'INFO'}, f"Reconstructed '{obj.name}' ({len(obj.data.vertices)} vertices, "
-                              f"{total:.1f} s).")
+        for warning in warnings:
+            self.report({'WARNING'}, warning)
+        total = sum(t.get("total", 0.0) for t in timings if isinstance(t, dict))
+        obj = objects[-1]
+        if len(objects) == 1:
+            self.report({'INFO'}, f"Reconstructed '{obj.name}' ({len(obj.data.vertices)} vertices, "
+                                  f"{total:.1f} s).")
+        else:
+            self.report({'INFO'}, f"Reconstructed {len(objects)} objects ({total:.1f} s).")
         return {'FINISHED'}
 
     def fail(self, err: BaseException) -> set[str]:
@@ -107,8 +161,8 @@ class RunnerMixin(OptionProps, _OperatorBase):
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         try:
-            photo, options, choices = self.prepare(context)
-            reco = job.run_core(photo, options)
+            photos, options, choices = self.prepare(context)
+            reco = self.run_blocking(photos, options)
             return self.finish(context, reco, choices)
         except Exception as err:
             return self.fail(err)
@@ -124,11 +178,11 @@ class RunnerMixin(OptionProps, _OperatorBase):
     def start_modal(self, context: bpy.types.Context) -> set[str]:
         """Start core in a worker thread and poll it from a window timer."""
         try:
-            photo, options, choices = self.prepare(context)
+            photos, options, choices = self.prepare(context)
         except Exception as err:
             return self.fail(err)
         self._choices = choices
-        self._worker = job.Worker(photo, options)
+        self._worker = job.Worker(photos[0], options, photos=tuple(photos), one_person=self.one_person_run())
         self._worker.start()
         wm = context.window_manager
         self._timer = wm.event_timer_add(TIMER_STEP_S, window=context.window)

@@ -51,6 +51,23 @@ except error_type as e:
     out["none"] = str(e)
 out["none_left_nothing"] = counts() == before
 
+# File > Import with several files: one person (default), or one object per photo
+import shutil
+shutil.copy(photo, work / "astronaut.png")
+files = [{"name": n} for n in ("astronaut.png", "noise.png", "mirrored.png")]
+names_before = set(bpy.data.objects.keys())
+result = bpy.ops.face_from_photo.import_photo(directory=str(work), files=files, head_texture_size='1024')
+made = [bpy.data.objects[n] for n in set(bpy.data.objects.keys()) - names_before]
+out["import_person"] = {"result": sorted(result), "objects": [described(o) for o in made]}
+for o in made:
+    ext.api.remove(o)
+names_before = set(bpy.data.objects.keys())
+result = bpy.ops.face_from_photo.import_photo(directory=str(work), files=files, one_person=False,
+                                              head_texture_size='1024')
+made = [bpy.data.objects[n] for n in set(bpy.data.objects.keys()) - names_before]
+out["import_each"] = {"result": sorted(result), "names": sorted(o.name for o in made),
+                      "selected": sorted(o.name for o in bpy.context.selected_objects)}
+
 cli_out = work / "cli"
 out["bad_name"] = ext.cli.main(["reconstruct", photo, "-o", str(cli_out), "--person", "a/b"])
 out["code"] = ext.cli.main(["reconstruct", photo, str(noise), "-o", str(cli_out), "--person", "Ann.Smith",
@@ -109,3 +126,15 @@ def test_cli_person_writes_one_head_and_one_report_entry(person_run: dict) -> No
     assert person_run["resumed"] == 0
     (again,) = person_run["report_resumed"]["photos"]
     assert again["status"] == "skipped" and again["sources"] == entry["sources"]
+
+
+def test_import_several_files_makes_one_person_head_or_one_object_each(person_run: dict) -> None:
+    p = person_run["import_person"]
+    assert p["result"] == ["FINISHED"]
+    (head,) = p["objects"]
+    assert head["name"] == "astronaut" and head["keys"] == 53
+    assert [Path(s).name for s in head["sources"]] == ["astronaut.png", "mirrored.png"]
+    assert len(head["warnings"]) == 1 and "noise.png" in head["warnings"][0]
+    e = person_run["import_each"]
+    assert e["result"] == ["FINISHED"] and e["names"] == ["astronaut", "mirrored"]
+    assert e["selected"] == ["astronaut", "mirrored"]

@@ -122,6 +122,11 @@ def correspondences_from_maps(
 _TREES: dict[str, object] = {}
 
 
+def prepare_fit(template: TemplateHead) -> None:
+    """Build the fit's per-asset tables now (the add-on's warm-up calls it; core.warmup)."""
+    _tree(template)
+
+
 def _tree(template: TemplateHead):  # -> scipy.spatial.cKDTree
     """k-d tree of the template's fit vertices in anny's frame (m), built once per asset."""
     from scipy.spatial import cKDTree

@@ -71,7 +71,9 @@ class WarmUpTimes:
 
 
 def prepare_head(texture_size: int = 0) -> bool:
-    """Load the template head (SHA-256 checked) and the bake's tables for ``texture_size`` px.
+    """Load the template head (SHA-256 checked), the fit's k-d tree and the bake's tables.
+
+    ``texture_size`` px is the tile side whose bake tables are built (0: none).
 
     The first head reconstruction of a process otherwise pays for both (about 0.5-0.9 s at
     2048 px on a 2-core CPU). A template that cannot load is left for that reconstruction to
@@ -79,10 +81,12 @@ def prepare_head(texture_size: int = 0) -> bool:
     True when everything was prepared.
     """
     try:
+        from .template_fit import prepare_fit
         from .template_model import load_template
         from .texture_bake import prepare_layout
 
         template = load_template()
+        prepare_fit(template)
         if texture_size:
             prepare_layout(template, texture_size)
     except FaceFromPhotoError:

@@ -278,7 +278,8 @@ def _detail_picture(head: Any) -> tuple[np.ndarray, float] | None:
     if a.shape[0] > DETAIL_MAX_SIDE:  # area-averaged: the map is a high-pass of ~8 mm structure
         import cv2
 
-        a = cv2.resize(a, (2 * DETAIL_MAX_SIDE, DETAIL_MAX_SIDE), interpolation=cv2.INTER_AREA)
+        a = np.asarray(cv2.resize(a, (2 * DETAIL_MAX_SIDE, DETAIL_MAX_SIDE), interpolation=cv2.INTER_AREA),
+                       dtype=np.float32)
     return 0.5 + a / (2.0 * peak), 2.0 * peak
 
 

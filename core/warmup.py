@@ -51,7 +51,8 @@ class WarmUpTimes:
     """Seconds the warm-up spent, measured in the thread that did it.
 
     imports_s : importing torch, cv2, SciPy and the core modules that use them
-    model_s : loading, checking and preparing the network (``get_model``)
+    model_s : loading, checking and preparing the network (``get_model``) and its first pass
+        (:func:`first_forward`)
     head_s : loading the template head and the texture bake's tables for
         :data:`HEAD_WARM_TEXTURE` (:func:`prepare_head`)
     """
@@ -68,6 +69,22 @@ class WarmUpTimes:
         """JSON-ready, rounded to the millisecond."""
         return {"imports_s": round(self.imports_s, 3), "model_s": round(self.model_s, 3),
                 "head_s": round(self.head_s, 3), "total_s": round(self.total_s, 3)}
+
+
+def first_forward(model: Any, side: int = 128) -> None:
+    """One network pass on a grey ``(side, side, 3)`` crop, its result dropped.
+
+    torch's CPU kernels pick and build their primitives on a model's first pass
+    (about 0.3-0.5 s on a 2-core CPU); doing it here keeps that off the first click.
+    A stand-in without the network's interface is skipped.
+    """
+    if not hasattr(model, "forward"):
+        return
+    import numpy as np
+
+    from .predict import predict_maps
+
+    predict_maps(np.full((side, side, 3), 0.5, dtype=np.float32), model)
 
 
 def prepare_head(texture_size: int = 0) -> bool:
@@ -234,7 +251,9 @@ class WarmUp:
                 from .pipeline import get_model
 
                 load = get_model
-            load(weights, device)  # the cache holds it; no second reference kept here
+            loaded = load(weights, device)  # the cache holds it
+            first_forward(loaded[0] if isinstance(loaded, tuple) else loaded)
+            del loaded  # no second reference kept here
             t2 = time.perf_counter()
             prepare_head(HEAD_WARM_TEXTURE)
             self.times = WarmUpTimes(t1 - t0, t2 - t1, time.perf_counter() - t2)

@@ -183,16 +183,6 @@ def _clear_startup_scene() -> None:
         bpy.data.objects.remove(obj)
 
 
-def _evaluated_counts(obj: bpy.types.Object) -> tuple[int, int]:
-    evaluated = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
-    mesh = evaluated.to_mesh()
-    try:
-        mesh.calc_loop_triangles()
-        return len(mesh.vertices), len(mesh.loop_triangles)
-    finally:
-        evaluated.to_mesh_clear()
-
-
 def warm_up(options: Any, *, quiet: bool = False, say: Any = None) -> dict[str, Any]:
     """Import torch, OpenCV, SciPy and load the network once, before the first photo; timed.
 
@@ -215,7 +205,7 @@ def warm_up(options: Any, *, quiet: bool = False, say: Any = None) -> dict[str, 
 def reconstruct_command(args: argparse.Namespace, stop: Any = None) -> int:
     from .blender import job
     from .blender.build import remove_object
-    from .blender.export import export
+    from .blender.export import export, mesh_counts
     from .blender.preview import write_preview
     from .core.batch import run_batch
     from .core.console import stderr_console, stdout_console
@@ -257,7 +247,7 @@ def reconstruct_command(args: argparse.Namespace, stop: Any = None) -> int:
         obj = job.build_result(reco, collection=scene.collection, choices=choices)
         try:
             timings["build"] = time.perf_counter() - t0
-            vertices, faces = _evaluated_counts(obj)
+            vertices, faces = mesh_counts(obj)
             for fmt, path in outputs.items():
                 t1 = time.perf_counter()
                 if fmt == PREVIEW:
@@ -279,7 +269,7 @@ def reconstruct_command(args: argparse.Namespace, stop: Any = None) -> int:
                                name=args.person)
         try:
             timings["build"] = time.perf_counter() - t0
-            vertices, faces = _evaluated_counts(obj)
+            vertices, faces = mesh_counts(obj)
             for fmt, path in outputs.items():
                 t1 = time.perf_counter()
                 if fmt == PREVIEW:

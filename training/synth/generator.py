@@ -115,12 +115,17 @@ def _rot(axis: int, angle: float) -> np.ndarray:
 MODEL_TO_CAMERA = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 
 
-def sample_camera(rng: np.random.Generator) -> tuple[Camera, dict]:
-    """Random head pose and camera distance. Angles in radians."""
+def sample_camera(
+    rng: np.random.Generator, max_yaw_deg: float = 70.0, yaw_sd_deg: float = 20.0
+) -> tuple[Camera, dict]:
+    """Random head pose and camera distance. Angles in radians.
+
+    Yaw: half the samples uniform in +-``max_yaw_deg``, half N(0, ``yaw_sd_deg``) clipped to it (deg).
+    """
     if rng.random() < 0.5:
-        yaw = rng.uniform(-70, 70)
+        yaw = rng.uniform(-max_yaw_deg, max_yaw_deg)
     else:
-        yaw = np.clip(rng.normal(0, 20), -70, 70)
+        yaw = np.clip(rng.normal(0, yaw_sd_deg), -max_yaw_deg, max_yaw_deg)
     pitch = np.clip(rng.normal(0, 14), -35, 35)
     roll = np.clip(rng.normal(0, 9), -25, 25)
     yaw, pitch, roll = np.radians([yaw, pitch, roll])

@@ -56,8 +56,8 @@ import numpy as np
 
 from core.template_fit import TO_CAMERA
 from core.template_model import TemplateHead, load_template
-from training.synth import appearance, backgrounds
-from training.synth.generator import HEAD_EXTENT_SCALE, SPLITS, Camera, _rot, gradient_magnitude
+from training.synth import appearance, backgrounds, generator
+from training.synth.generator import HEAD_EXTENT_SCALE, SPLITS, Camera, gradient_magnitude
 from training.synth.mesh_normals import vertex_normals
 from training.synth.raster import rasterize
 
@@ -190,19 +190,9 @@ def sample_expression(template: TemplateHead, rng: np.random.Generator) -> np.nd
 
 def sample_camera(rng: np.random.Generator) -> tuple[Camera, dict]:
     """Pose and distance like ``generator.sample_camera`` with yaw over the full +-90 deg
-    (half uniform, half N(0, 30 deg) clipped)."""
-    yaw = rng.uniform(-90, 90) if rng.random() < 0.5 else np.clip(rng.normal(0, 30), -90, 90)
-    pitch = np.clip(rng.normal(0, 14), -35, 35)
-    roll = np.clip(rng.normal(0, 9), -25, 25)
-    yaw, pitch, roll = np.radians([yaw, pitch, roll])
-    r = _rot(2, roll) @ _rot(0, pitch) @ _rot(1, yaw) @ TO_CAMERA
-    focal_mm = float(np.exp(rng.uniform(np.log(22.0), np.log(135.0))))
-    fill = rng.uniform(0.2, 0.65)
-    d0 = focal_mm * 0.24 / (fill * 24.0)
-    off = rng.uniform(-0.35, 0.35, 2) * (24.0 / focal_mm) * 0.5
-    t = np.array([np.tan(off[0]) * d0, np.tan(off[1]) * d0, -d0])
-    info = dict(yaw=float(yaw), pitch=float(pitch), roll=float(roll), focal_mm=focal_mm, distance_m=d0)
-    return Camera(r, t, d0=d0), info
+    (half uniform, half N(0, 30 deg) clipped); the template's frame to the camera is the
+    generator's ``MODEL_TO_CAMERA`` (= ``core.template_fit.TO_CAMERA``)."""
+    return generator.sample_camera(rng, max_yaw_deg=90.0, yaw_sd_deg=30.0)
 
 
 # ----------------------------------------------------------------------------- appearance

@@ -102,6 +102,9 @@ class TrainConfig:
     init_from: str = ""  # start from these weights (exported face_net.pt, float16 or float32, or a
     # checkpoint.pt's model) at step 0 with a fresh optimizer: fine-tuning; ignored when resuming
     progress: bool = True  # tqdm bar on rank 0
+    # train only the parameters whose names start with one of these prefixes (e.g. "decoders.corr");
+    # the rest stay as loaded, their BatchNorm statistics too (frozen modules run in eval mode); () = all
+    trainable: tuple[str, ...] = ()
     net: NetConfig = field(default_factory=NetConfig)
     loss: LossConfig = field(default_factory=LossConfig)
 
@@ -382,6 +385,36 @@ def load_initial_weights(model: FaceNet, path: str | Path) -> None:
         raise ValueError(f"{path}: its weights do not fit this network's config (--net.*)") from e
 
 
+def select_trainable(model: torch.nn.Module, prefixes: tuple[str, ...]) -> list[torch.nn.Parameter]:
+    """Freeze every parameter whose name starts with none of ``prefixes`` (all train when empty).
+
+    Returns the trainable parameters, for the optimizer. Raises ``ValueError`` when a prefix
+    names no parameter (a typo would otherwise train nothing).
+    """
+    names = [n for n, _ in model.named_parameters()]
+    for pre in prefixes:
+        if not any(n.startswith(pre) for n in names):
+            raise ValueError(f"--trainable {pre!r} names no parameter of the network")
+    keep = []
+    for n, p in model.named_parameters():
+        p.requires_grad_(not prefixes or any(n.startswith(pre) for pre in prefixes))
+        if p.requires_grad:
+            keep.append(p)
+    return keep
+
+
+def set_train_mode(model: torch.nn.Module, prefixes: tuple[str, ...]) -> None:
+    """``model.train()``, except modules with no trainable parameter of their own or below stay in
+    eval mode (their BatchNorm keeps the loaded statistics) when ``prefixes`` freezes part of it."""
+    model.train()
+    if not prefixes:
+        return
+    for name, module in model.named_modules():
+        params = list(module.parameters())
+        if params and not any(p.requires_grad for p in params):
+            module.eval()
+
+
 def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
     """Run (or resume) training; works alone or under torchrun.
 
@@ -424,7 +457,7 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
                          f"{cfg.resolution}, got {cfg.crop_size}")
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    opt = make_optimizer(model.parameters(), cfg)
+    opt = make_optimizer(select_trainable(model, cfg.trainable), cfg)
     discs = d_opt = None
     if cfg.loss.w_gan > 0:
         discs = Discriminators(cfg.loss.d_width).to(device)
@@ -550,7 +583,7 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
                 terms["normal_deg"] = normal_error_deg(vo["normals"], vb["normals"], vb["mask"])
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0.0) + float(v) / len(val_batches)
-        model.train()
+        set_train_mode(model, cfg.trainable)
         return sums
 
     pbar = None
@@ -586,7 +619,7 @@ def train(cfg: TrainConfig) -> tuple[FaceNet, dict]:
     t_log, samples_since = time.time(), 0
     last: dict = {}
     running: dict[str, torch.Tensor] = {}  # sums on the device, read at log time (one sync per log)
-    model.train()
+    set_train_mode(model, cfg.trainable)
     interrupted = False
     try:
         for batch in loader:

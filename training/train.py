@@ -409,7 +409,7 @@ def set_train_mode(model: torch.nn.Module, prefixes: tuple[str, ...]) -> None:
     model.train()
     if not prefixes:
         return
-    for name, module in model.named_modules():
+    for module in model.modules():
         params = list(module.parameters())
         if params and not any(p.requires_grad for p in params):
             module.eval()

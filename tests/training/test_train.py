@@ -285,3 +285,39 @@ def test_init_from_starts_at_exported_or_checkpoint_weights_and_rejects_other_sh
     with pytest.raises(ValueError, match="do not fit"):
         train(parse_args(wider + ["--steps", "1", "--init-from", str(tmp_path / "face_net.pt"),
                                   "--out-dir", str(tmp_path / "wrong")]))
+
+
+def test_trainable_prefix_trains_only_that_decoder_and_splice_keeps_the_rest_bit_exact(tmp_path):
+    from training.export import export
+    from training.splice_weights import splice
+
+    base, _ = train(parse_args(SMALL + ["--steps", "6", "--out-dir", str(tmp_path / "base")]))
+    export(tmp_path / "base" / "checkpoint.pt", tmp_path / "shipped", calibration_images=0)
+    shipped_pt = str(tmp_path / "shipped" / "face_net.pt")
+    tuned_dir = str(tmp_path / "tuned")
+    tuned, _ = train(parse_args(SMALL + ["--steps", "6", "--init-from", shipped_pt,
+                                         "--trainable", "decoders.corr", "--out-dir", tuned_dir]))
+    shipped = torch.load(tmp_path / "shipped" / "face_net.pt", weights_only=True)
+    after = tuned.state_dict()
+    moved = {k for k in shipped if shipped[k].is_floating_point()
+             and not torch.equal(after[k], shipped[k].to(after[k].dtype))}
+    assert moved and all(k.startswith("decoders.corr") for k in moved), sorted(moved)[:5]
+    # BatchNorm statistics of the frozen encoder stay as loaded (it runs in eval mode)
+    assert "decoders.corr.head.weight" in moved or any(k.endswith("running_mean") for k in moved)
+    ckpt = tmp_path / "tuned" / "checkpoint.pt"
+    m = splice(tmp_path / "shipped", ckpt, ["decoders.corr"], tmp_path / "spliced")
+    spliced = torch.load(tmp_path / "spliced" / "face_net.pt", weights_only=True)
+    for k, v in spliced.items():
+        assert v.dtype == shipped[k].dtype
+        if k.startswith("decoders.corr"):
+            assert torch.equal(v, after[k].to(v.dtype)), k
+        else:
+            assert torch.equal(v, shipped[k]), k
+    assert m["fine_tuned"]["prefixes"] == ["decoders.corr"] and m["fine_tuned"]["step"] == 6
+    from core.predict import load_model
+
+    assert load_model(tmp_path / "spliced" / "face_net.pt", "cpu").manifest["sha256"] == m["sha256"]
+    with pytest.raises(ValueError, match="names no parameter"):
+        train(parse_args(SMALL + ["--steps", "1", "--trainable", "decoders.no", "--out-dir", str(tmp_path)]))
+    with pytest.raises(ValueError, match="names no tensor"):
+        splice(tmp_path / "shipped", ckpt, ["decoders.nose"], tmp_path / "y")

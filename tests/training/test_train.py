@@ -318,6 +318,6 @@ def test_trainable_prefix_trains_only_that_decoder_and_splice_keeps_the_rest_bit
 
     assert load_model(tmp_path / "spliced" / "face_net.pt", "cpu").manifest["sha256"] == m["sha256"]
     with pytest.raises(ValueError, match="names no parameter"):
-        train(parse_args(SMALL + ["--steps", "1", "--trainable", "decoders.no", "--out-dir", str(tmp_path)]))
+        train(parse_args(SMALL + ["--steps", "1", "--trainable", "decoders.ear", "--out-dir", str(tmp_path)]))
     with pytest.raises(ValueError, match="names no tensor"):
-        splice(tmp_path / "shipped", ckpt, ["decoders.nose"], tmp_path / "y")
+        splice(tmp_path / "shipped", ckpt, ["decoders.ear"], tmp_path / "y")

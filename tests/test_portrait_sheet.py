@@ -17,6 +17,7 @@ from tools.render_portrait_sheet import (
     PORTRAITS,
     greyscale,
     mirrored,
+    portrait_row,
     rolled,
     scaled,
     side_lit,
@@ -107,3 +108,11 @@ def test_every_portrait_is_a_small_file_with_its_source_and_licence_noted() -> N
         assert path.stat().st_size <= 1_000_000
         paragraph = notes.split(f"`{path.name}`", 1)[1].split("\n\n", 1)[0].lower()
         assert "public domain" in paragraph, path.name
+
+
+def test_a_photo_without_a_face_gets_a_row_with_the_error_sentence() -> None:
+    blank = np.full((300, 300, 3), 128, np.uint8)
+    row, outcome = portrait_row(blank, "blank", template=None, cell=64)
+    assert row.shape == (64, 5 * 64, 3) and row.dtype == np.uint8
+    assert outcome.startswith("No face was found")
+    assert np.all(row[:, 2 * 64:] == row[0, -1])  # the head columns stay empty

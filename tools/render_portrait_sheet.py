@@ -191,7 +191,7 @@ def portrait_row(photo: np.ndarray, label: str, template, cell: int) -> tuple[np
         for k, line in enumerate(_wrap(str(err), 30)[:8]):
             _label(cells[1], line, row=k + 1)
         return np.concatenate(cells, axis=1), str(err)
-    cells[0] = cv2.resize(rec.texture, (cell, cell), interpolation=cv2.INTER_AREA)
+    cells[0] = np.asarray(cv2.resize(rec.texture, (cell, cell), interpolation=cv2.INTER_AREA), np.uint8)
     _thumbnail(cells[0], photo)
     _label(cells[0], label)
     cells[1] = render(template, rec.head, 0.0, cell)

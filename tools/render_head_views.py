@@ -43,8 +43,13 @@ def _triangles(template) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(tris), np.concatenate(mats)
 
 
-def render(template, head, yaw_deg: float, side: int) -> np.ndarray:
-    """(side, side, 3) uint8 view of the head turned by ``yaw_deg`` about Z (0: the face)."""
+def render(template, head, yaw_deg: float, side: int,
+           clay: tuple[float, float, float] | None = None) -> np.ndarray:
+    """(side, side, 3) uint8 view of the head turned by ``yaw_deg`` about Z (0: the face).
+
+    ``clay`` (RGB, 0-255) paints every rendered part that one colour instead of its texture, so only
+    the shading shows the shape.
+    """
     from training.synth.raster import rasterize
 
     loops, mats = _triangles(template)
@@ -83,15 +88,17 @@ def render(template, head, yaw_deg: float, side: int) -> np.ndarray:
         sel = m == names.index(name)
         if not sel.any():
             continue
-        if value is None:
+        if clay is not None:
+            colour[sel] = clay
+        elif value is None:
             tile = np.clip(np.floor(uv[sel, 0]).astype(int), 0, 1)
             c = np.clip(((uv[sel, 0] - tile) * size).astype(int), 0, size - 1)
             r = np.clip(((1.0 - uv[sel, 1]) * size).astype(int), 0, size - 1)
             colour[sel] = tex.tiles[tile, r, c]
         elif value == "eye":
-            side = tex.eye.shape[0]
-            c = np.clip((uv[sel, 0] * side).astype(int), 0, side - 1)
-            r = np.clip(((1.0 - uv[sel, 1]) * side).astype(int), 0, side - 1)
+            eye_side = tex.eye.shape[0]
+            c = np.clip((uv[sel, 0] * eye_side).astype(int), 0, eye_side - 1)
+            r = np.clip(((1.0 - uv[sel, 1]) * eye_side).astype(int), 0, eye_side - 1)
             colour[sel] = tex.eye[r, c]
         else:
             colour[sel] = value

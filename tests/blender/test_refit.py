@@ -42,7 +42,8 @@ def state(name="astronaut"):
         "source": pathlib.Path(obj["face_from_photo_source"]).name,
         "warnings": json.loads(obj.get("face_from_photo_warnings", "[]")),
         "co_sum": round(float(np.abs(co).sum()), 3), "keys": len(obj.data.shape_keys.key_blocks),
-        "location": [round(v, 5) for v in obj.location], "rotation": [round(v, 5) for v in obj.rotation_euler],
+        "location": [round(v, 5) for v in obj.location],
+        "rotation": [round(v, 5) for v in obj.rotation_euler],
         "scale": [round(v, 5) for v in obj.scale], "parent": obj.parent.name if obj.parent else None,
         "children": sorted(c.name for c in obj.children),
         "collections": sorted(c.name for c in obj.users_collection),
@@ -123,7 +124,8 @@ def test_refit_replaces_the_head_in_place(refit_run: dict) -> None:
     assert refit_run["result"] == ["FINISHED"]
     assert old["source"] == "astronaut.png" and old["sources"] == []
     assert new["sources"] == ["astronaut.png", "mirrored.png"] and new["keys"] == old["keys"] == 54
-    assert len(new["warnings"]) == 1 and "noise.png" in new["warnings"][0] and "left out" in new["warnings"][0]
+    (warning,) = new["warnings"]
+    assert "noise.png" in warning and "left out" in warning
     assert new["co_sum"] != old["co_sum"]  # fitted again
     for key in ("location", "rotation", "scale", "parent", "children", "collections", "selected", "active",
                 "mesh"):

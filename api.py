@@ -20,7 +20,7 @@ from typing import Any
 
 import bpy
 
-__all__ = ["reconstruct", "remove"]  # and FaceFromPhotoError (lazy, see __getattr__)
+__all__ = ["add_photos", "reconstruct", "remove"]  # and FaceFromPhotoError (lazy, see __getattr__)
 
 
 def __getattr__(name: str) -> Any:
@@ -135,6 +135,58 @@ def reconstruct(
     reco = job.run_core(photo, core_options, progress)
     return job.build_result(reco, collection=target, location=where, choices=choices,  # type: ignore[arg-type]
                             name=name)
+
+
+def add_photos(
+    obj: bpy.types.Object,
+    paths: str | bytes | os.PathLike[str] | os.PathLike[bytes] | list[Any] | tuple[Any, ...],
+    *,
+    progress: Callable[[float, str], None] | None = None,
+) -> bpy.types.Object:
+    """Add photos of the same person to a head and fit one head to all its photos again (blocking).
+
+    The sidebar's *Add Photos and Re-fit* as a call: ``core.pipeline.reconstruct_person`` on
+    the head's photos (``face_from_photo_sources``, or ``face_from_photo_source`` for a head
+    made from one photo) followed by ``paths``, with the options the head was made with
+    (``face_from_photo_options``, less its crop box). The new head takes the old one's place
+    (blender/refit.py).
+
+    Parameters
+    ----------
+    obj : bpy.types.Object
+        A head made by this add-on (``face_from_photo_output`` is ``"head"``).
+    paths : path or list or tuple of paths
+        The photos to add; those the head was already made from are not added twice.
+    progress : callable(fraction, message) or None
+        Called as the pipeline moves through its stages.
+
+    Returns
+    -------
+    bpy.types.Object
+        The new head: ``obj``'s name, transform, parent, children, collections, selection and
+        active state; ``face_from_photo_sources`` lists every photo kept,
+        ``face_from_photo_warnings`` the sentence of each photo left out (also printed).
+        ``obj`` and the datablocks built with it that nothing else uses are removed: use
+        the returned object from here on.
+
+    Raises
+    ------
+    FaceFromPhotoError
+        One sentence, and ``obj`` is left as it was: ``obj`` is not a head, one of its photos
+        is missing (moved or deleted), no new photo was given, no photo gives a head, or
+        none of the added photos was kept (another person, no face found).
+    """
+    from . import preferences
+    from .blender import job, refit
+
+    given = paths if isinstance(paths, (list, tuple)) else [paths]
+    plan = refit.plan_refit(obj, [_photo_path_text(p) for p in given])
+    person = job.run_person(list(plan.photos), plan.options, progress)
+    for warning in person.warnings:
+        print(f"Face from Photo: {warning}")
+    refit.check_added_kept(person, plan)
+    choices = job.BlenderChoices.from_preferences(preferences.get(bpy.context))
+    return refit.replace_head(obj, person, plan.options, choices, view_layer=bpy.context.view_layer)
 
 
 def _photo_path_text(path: Any) -> str:

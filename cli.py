@@ -15,6 +15,12 @@ keyed by NAME, listing the photos kept and a sentence for each photo left out)::
 
     blender -b -c face_from_photo reconstruct front.jpg left.jpg right.jpg -o out/ --person Ann
 
+A folder with one sub-folder of photos per person makes one head per sub-folder,
+``<out>/<sub-folder name>.<format>`` (core/people.py; an empty sub-folder, or one whose
+photos all fail, is reported and the batch goes on)::
+
+    blender -b -c face_from_photo reconstruct --people people/ -o out/
+
 One Blender process handles every photo: it imports torch and loads the
 network once, before the first photo (``startup`` in the report); each gets ``<out>/<stem>.<format>``
 (glb, fbx, obj, ply with the modifier stack applied; blend with the live stack; a head's
@@ -54,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     rec = sub.add_parser("reconstruct", help="reconstruct one mesh per photo")
-    rec.add_argument("photos", nargs="+", help="photo files, folders of photos, or glob patterns")
+    rec.add_argument("photos", nargs="*", help="photo files, folders of photos, or glob patterns")
     rec.add_argument("-o", "--output", required=True, help="output folder (created when missing)")
     rec.add_argument("--format", dest="formats", action="append",
                      choices=("glb", "fbx", "obj", "ply", "blend"),
@@ -69,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--person", metavar="NAME",
                      help="all the photos show one person: make ONE head from them, <output>/NAME.<format> "
                           "(a photo that fails or shows someone else is left out with a warning)")
+    rec.add_argument("--people", metavar="DIR",
+                     help="each sub-folder of DIR holds photos of one person: ONE head per sub-folder, "
+                          "<output>/<sub-folder name>.<format> (give no photos; a sub-folder without a "
+                          "usable photo is reported and the batch goes on)")
     g = rec.add_argument_group("reconstruction options (default: the add-on preferences)")
     g.add_argument("--output-kind", dest="output_kind", choices=("head", "relief"),
                    help="what each photo becomes: the fitted template head (full head, UV texture, 53 ARKit "
@@ -102,11 +112,13 @@ def expand_photos(items: Sequence[str]) -> list[Path]:
     also a FIFO or a link to a device named like a photo: the batch reports it
     in one sentence (``core.photo_input``) rather than skipping it unseen.
     """
+    from .core.people import photos_in
+
     out: list[Path] = []
     for item in items:
         p = Path(item)
         if p.is_dir():
-            out += sorted(q for q in p.iterdir() if q.suffix.lower() in PHOTO_EXTENSIONS and not q.is_dir())
+            out += photos_in(p, PHOTO_EXTENSIONS)
         elif not p.exists() and any(c in item for c in "*?["):
             out += [Path(q) for q in sorted(glob.glob(item))]
         else:
@@ -167,6 +179,24 @@ def checked_options(args: argparse.Namespace, photos: Sequence[Path]) -> tuple[A
     return options, choices
 
 
+def people_inputs(root: str, output: str) -> tuple[list[Path], list[Path]]:
+    """``--people DIR``: the person sub-folders (:func:`core.people.person_folders`, the
+    output folder left out) and every photo in them (for the output-path checks; a folder
+    that cannot be read fails in its turn).
+    """
+    from .core.errors import FaceFromPhotoError
+    from .core.people import person_folders, photos_in
+
+    folders = person_folders(root, exclude=[output])
+    photos: list[Path] = []
+    for folder in folders:
+        try:
+            photos += photos_in(folder, PHOTO_EXTENSIONS)
+        except FaceFromPhotoError:
+            pass  # that person fails with this sentence when its turn comes
+    return folders, photos
+
+
 def person_name_problem(name: str) -> str | None:
     """The sentence saying why ``--person NAME`` cannot name output files, or None."""
     if not name.strip() or name in (".", "..") or any(c in name for c in "/\\\0"):
@@ -208,12 +238,29 @@ def reconstruct_command(args: argparse.Namespace, stop: Any = None) -> int:
     from .blender.export import export, mesh_counts
     from .blender.preview import write_preview
     from .core.batch import run_batch
-    from .core.console import stderr_console, stdout_console
+    from .core.console import safe_name, stderr_console, stdout_console
     from .core.errors import FaceFromPhotoError
+    from .core.people import folder_photos, photos_in
 
     out, err = stdout_console(), stderr_console()
-    photos = expand_photos(args.photos)
-    if not photos:
+    people: list[Path] = []
+    if args.people is not None:
+        if args.photos or args.person is not None:
+            err.line("--people takes each person's photos from the sub-folders of its folder; "
+                     "leave out the photo arguments and --person.")
+            return EXIT_USAGE
+        try:
+            people, photos = people_inputs(args.people, args.output)
+        except FaceFromPhotoError as e:
+            err.line(str(e))
+            return EXIT_USAGE
+        loose = len(photos_in(args.people, PHOTO_EXTENSIONS))
+        if loose:
+            err.line(f"{loose} photo(s) directly in '{args.people}' are not used; with --people each "
+                     "person's photos go in a sub-folder named after them.")
+    else:
+        photos = expand_photos(args.photos)
+    if not photos and not people:
         err.line("No photos found; give photo files, folders of photos or glob patterns.")
         return EXIT_USAGE
     formats = list(dict.fromkeys(args.formats or ["glb"]))
@@ -222,10 +269,11 @@ def reconstruct_command(args: argparse.Namespace, stop: Any = None) -> int:
     except FaceFromPhotoError as e:
         err.line(str(e))
         return EXIT_USAGE
-    if args.person is not None:
-        problem = person_name_problem(args.person)
+    if args.person is not None or people:
+        flag = "--person" if args.person is not None else "--people"
+        problem = person_name_problem(args.person) if args.person is not None else None
         if problem is None and args.output_kind == "relief":
-            problem = "--person makes one head from the photos; leave out --output-kind relief."
+            problem = f"{flag} makes one head from each person's photos; leave out --output-kind relief."
         if problem is not None:
             err.line(problem)
             return EXIT_USAGE
@@ -259,14 +307,14 @@ def reconstruct_command(args: argparse.Namespace, stop: Any = None) -> int:
             remove_object(obj)
         return {"vertices": vertices, "faces": faces, "timings": timings}
 
-    def process_person(key: Path, outputs: dict[str, Path], should_stop: Any) -> dict[str, Any]:
-        person = job.run_person([str(p) for p in photos], options, progress, should_stop)
+    def make_person(person_photos: Sequence[Path], name: str, outputs: dict[str, Path],
+                    should_stop: Any) -> dict[str, Any]:
+        person = job.run_person([str(p) for p in person_photos], options, progress, should_stop)
         for warning in person.warnings:
             out.line(f"    {warning}")
         timings = {str(k): float(v) for k, v in dict(person.timings).items() if k != "total"}
         t0 = time.perf_counter()
-        obj = job.build_person(person, options, collection=scene.collection, choices=choices,
-                               name=args.person)
+        obj = job.build_person(person, options, collection=scene.collection, choices=choices, name=name)
         try:
             timings["build"] = time.perf_counter() - t0
             vertices, faces = mesh_counts(obj)
@@ -282,13 +330,22 @@ def reconstruct_command(args: argparse.Namespace, stop: Any = None) -> int:
         return {"vertices": vertices, "faces": faces, "timings": timings,
                 "sources": [str(r.source or "") for r in person.photos], "warnings": list(person.warnings)}
 
+    def process_person(key: Path, outputs: dict[str, Path], should_stop: Any) -> dict[str, Any]:
+        return make_person(photos, str(args.person), outputs, should_stop)
+
+    def process_folder(key: Path, outputs: dict[str, Path], should_stop: Any) -> dict[str, Any]:
+        return make_person(folder_photos(key, PHOTO_EXTENSIONS), safe_name(key.name), outputs, should_stop)
+
     out_formats = formats + ([PREVIEW] if args.preview else [])
-    person_items: dict[str, Any] = {}
+    items: Sequence[Path] = photos
+    names: dict[Path, str] | None = None
+    run_one: Any = process
     if args.person is not None:  # one batch item keyed by the name: <out>/NAME.<format>
-        person_items = {"names": {Path(args.person): args.person}}
+        items, names, run_one = [Path(args.person)], {Path(args.person): args.person}, process_person
+    elif people:  # one batch item per sub-folder, keyed by its path: <out>/<folder name>.<format>
+        items, names, run_one = people, {p: p.name for p in people}, process_folder
     report = run_batch(
-        [Path(args.person)] if args.person is not None else photos, args.output, out_formats,
-        process_person if args.person is not None else process, **person_items,
+        items, args.output, out_formats, run_one, names=names,
         overwrite=args.overwrite, resume=args.resume, report_path=args.report,
         options={**options.to_dict(), "formats": out_formats, "subdivision_levels": choices.subdiv_levels},
         log=out.line, stop=stop, startup=lambda: warm_up(options, quiet=args.quiet, say=out.line),

@@ -213,8 +213,12 @@ def build_object(
     return obj
 
 
-def remove_object(obj: bpy.types.Object) -> None:
-    """Remove a face object and the datablocks built with it (mesh, images, material, texture)."""
+def owned_datablocks(obj: bpy.types.Object) -> list[bpy.types.ID]:
+    """The object and the datablocks built with it: mesh, materials, displace textures, images.
+
+    In the order they can be removed (each before the datablocks it uses). Images are
+    found through :data:`PROP_MAPS` and the materials' image nodes.
+    """
     me = obj.data
     mats = [m for m in getattr(me, "materials", []) if m is not None]
     imgs: list[bpy.types.Image] = []
@@ -228,10 +232,26 @@ def remove_object(obj: bpy.types.Object) -> None:
             imgs += [n.image for n in m.node_tree.nodes if n.type == 'TEX_IMAGE' and n.image is not None]
     texs = [md.texture for md in obj.modifiers
             if isinstance(md, bpy.types.DisplaceModifier) and md.texture is not None]
-    ids: list[Any] = [obj, me, *mats, *texs, *dict.fromkeys(imgs)]
-    created = Created()
-    created.ids = list(reversed(ids))  # remove_all() goes newest first: the object first
-    created.remove_all()
+    return [obj, me, *dict.fromkeys(mats), *dict.fromkeys(texs), *dict.fromkeys(imgs)]
+
+
+def remove_object(obj: bpy.types.Object, *, keep_used: bool = False) -> None:
+    """Remove a face object and the datablocks built with it (mesh, images, material, texture).
+
+    ``keep_used``: a datablock that something else still uses once the object is gone (a
+    material the artist gave another object, an image with a fake user) is kept.
+    """
+    ids = owned_datablocks(obj)
+    if not keep_used:
+        created = Created()
+        created.ids = list(reversed(ids))  # remove_all() goes newest first: the object first
+        created.remove_all()
+        return
+    for datablock in ids:  # each before the ones it uses: their user counts drop as we go
+        if datablock is obj or datablock.users == 0:
+            one = Created()
+            one.ids = [datablock]
+            one.remove_all()
 
 
 def stack_settings(options: Mapping[str, Any], *, subdiv_levels: int = 0,

@@ -3,7 +3,15 @@
 
 import bpy
 
-from . import drop, import_photo, neutral_expression, photo_expression, reconstruct, reset_settings
+from . import (
+    add_photos,
+    drop,
+    import_photo,
+    neutral_expression,
+    photo_expression,
+    reconstruct,
+    reset_settings,
+)
 
 classes = (
     *reconstruct.classes,
@@ -12,6 +20,7 @@ classes = (
     *drop.classes,
     *neutral_expression.classes,
     *photo_expression.classes,
+    *add_photos.classes,
 )
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import bpy
 
-from .import_photo import PHOTO_EXTENSIONS, FACE_OT_import_photo
+from .import_photo import FACE_OT_import_photo
+from .photo_files import PHOTO_EXTENSIONS
 
 
 class FACE_FH_photo(bpy.types.FileHandler):

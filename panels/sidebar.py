@@ -44,6 +44,7 @@ class FACE_PT_main(bpy.types.Panel):
             row = layout.row(align=True)
             row.operator("face_from_photo.neutral_expression", icon='SHAPEKEY_DATA')
             row.operator("face_from_photo.photo_expression", icon='IMAGE_DATA')
+            layout.operator("face_from_photo.add_photos", icon='FILE_IMAGE')
 
 
 classes = (FACE_PT_main,)

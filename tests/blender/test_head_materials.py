@@ -53,6 +53,25 @@ out["lashes"] = {
 }
 scene_bounces = bpy.context.scene.cycles.transparent_max_bounces
 
+# the preview's clay stand-in: shares the mesh, each slot's clay keeps that part's transparency
+preview = importlib.import_module(MODULE + ".blender.preview")
+before = counts()
+own = [m.name for m in me.materials]
+made = []
+stand = preview.clay_stand_in(obj, made)
+def clay_of(slot):
+    alpha, image, uv_map = preview.clay_alpha(slot.material)
+    return {"alpha": alpha, "image": image.name if image is not None else None, "uv": uv_map,
+            "link": slot.link}
+out["clay"] = {"shares_mesh": stand.data == me, "slots": {own[i]: clay_of(s) for i, s in
+                                                          enumerate(stand.material_slots)},
+               "all_clay": all(s.material.name.startswith("FFP preview clay") for s in stand.material_slots),
+               "own_untouched": [m.name for m in me.materials] == own
+                                and [s.material.name for s in obj.material_slots] == own}
+for block in reversed(made):
+    (bpy.data.objects if isinstance(block, bpy.types.Object) else bpy.data.materials).remove(block)
+out["clay"]["left_nothing"] = counts() == before
+
 # exports: the glb's material says how it blends; OBJ's .mtl and FBX's reimport say what they keep
 export = importlib.import_module(MODULE + ".blender.export")
 for fmt in ("glb", "fbx", "obj"):
@@ -133,3 +152,16 @@ def test_what_obj_and_fbx_keep(lashes: dict) -> None:
     assert any(line.startswith("map_d ") for line in lashes["mtl_lashes"]), lashes["mtl_lashes"]
     fbx = lashes["imported"]["fbx"]
     assert fbx["found"] and fbx["alpha_linked"] and fbx["alpha_chain"][0] == "TEX_IMAGE", fbx
+
+
+def test_the_preview_clay_keeps_the_clear_eye_shells_clear(lashes: dict) -> None:
+    # a view-layer override made every part opaque clay: the shells and lash cards hid the eyeballs
+    clay = lashes["clay"]
+    assert clay["shares_mesh"] and clay["all_clay"] and clay["own_untouched"] and clay["left_nothing"]
+    slots = clay["slots"]
+    assert all(s["link"] == "OBJECT" for s in slots.values())  # on the stand-in, not on the mesh
+    assert slots["lashes eye wetness"]["alpha"] == 0.0  # lacrimal fluid, eye blend, occlusion: unseen
+    lash = slots["lashes eyelashes"]
+    assert lash["image"] == "lashes eyelashes" and lash["uv"] == "UVMap"  # the strands keep their alpha
+    assert slots["lashes sclera"]["image"] == "lashes eyes"  # the cornea window shows the iris behind
+    assert slots["lashes skin"] == {"alpha": 1.0, "image": None, "uv": "", "link": "OBJECT"}

@@ -223,7 +223,8 @@ def warm_up(options: Any, *, quiet: bool = False, say: Any = None) -> dict[str, 
     from .core.warmup import WARMUP, startup_report
 
     try:
-        WARMUP.run(options.weights, options.device)
+        WARMUP.run(options.weights, options.device, output=options.output,
+                   head_texture_size=options.head_texture_size)
     except Exception:  # noqa: BLE001 - kept in the report; each photo then fails with its own sentence
         pass
     startup = startup_report()

@@ -44,7 +44,11 @@ peak resident memory) and ``rss_before_click_mb``; per case the medians over its
 largest peak RSS, and every process's figures under ``each``. Last line: one
 JSON object.
 
-Usage: ``.venv/bin/python benchmarks/bench_first_click.py [--waits 0 5] [--baseline-ref main] [--repeats 3]``
+``--output relief|head`` sets the panel's Output right after enabling (the warm-up prepares the
+template head for *Head* only; ``warmup.stages`` says what it did).
+
+Usage: ``.venv/bin/python benchmarks/bench_first_click.py [--waits 0 5] [--baseline-ref main] [--repeats 3]
+[--output relief]``
 """
 
 from __future__ import annotations
@@ -79,8 +83,8 @@ def current_rss_mb() -> float:
         return float("nan")
 
 
-def child(source: Path, wait_s: float) -> dict:
-    """One fresh process: enable, wait, click, click again."""
+def child(source: Path, wait_s: float, output: str = "") -> dict:
+    """One fresh process: enable, (set the panel's output,) wait, click, click again."""
     import importlib
 
     tmp = Path(tempfile.mkdtemp(prefix="ffp-bench-click-"))
@@ -97,6 +101,8 @@ def child(source: Path, wait_s: float) -> dict:
     enable_s = time.perf_counter() - t0
     assert result == {'FINISHED'}, result
     heavy_after_enable = sorted(m for m in HEAVY if m in sys.modules)
+    if output:  # the panel's Output, which the warm-up and the click both read
+        bpy.context.scene.face_from_photo.output = output
     ext = importlib.import_module(module)
     blender_warmup = getattr(ext.blender, "warmup", None) if hasattr(ext, "blender") else None
     try:
@@ -132,6 +138,8 @@ def child(source: Path, wait_s: float) -> dict:
     vertices = len(obj.data.vertices)
     if core_warmup is not None and core_warmup.WARMUP.times is not None:
         warm.update(core_warmup.WARMUP.times.to_dict())
+        if getattr(core_warmup.WARMUP, "stages", None):
+            warm["stages"] = list(core_warmup.WARMUP.stages)
         if "t" in ended:
             warm["wall_s"] = round(ended["t"] - t_timer, 3)
     t0, c0 = time.perf_counter(), time.thread_time()
@@ -143,6 +151,7 @@ def child(source: Path, wait_s: float) -> dict:
     return {
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "wait_s": wait_s,
+        "output": output or "default",
         "import_bpy_s": round(import_bpy_s, 3),
         "enable_s": round(enable_s, 4),
         "heavy_after_enable": heavy_after_enable,
@@ -158,10 +167,11 @@ def child(source: Path, wait_s: float) -> dict:
     }
 
 
-def run_child(source: Path, wait_s: float, user: Path) -> dict:
+def run_child(source: Path, wait_s: float, user: Path, output: str = "") -> dict:
     env = {**os.environ, "BLENDER_USER_RESOURCES": str(user), "PYTHONUNBUFFERED": "1"}
     env.pop("PYTHONPATH", None)
-    proc = subprocess.run([sys.executable, __file__, "--child", str(source), "--wait", str(wait_s)],
+    proc = subprocess.run([sys.executable, __file__, "--child", str(source), "--wait", str(wait_s),
+                           "--output", output],
                           capture_output=True, text=True, env=env, timeout=600)
     if proc.returncode != 0:
         raise SystemExit(f"case wait={wait_s} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
@@ -183,11 +193,13 @@ def main() -> None:
     parser.add_argument("--baseline-ref",
                         help="git ref to time with no wait too (the code before the warm-up)")
     parser.add_argument("--repeats", type=int, default=1, help="processes per case, taking turns")
+    parser.add_argument("--output", default="", choices=["", "head", "relief"],
+                        help="the panel's Output before the warm-up and the click (default: as enabled)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--wait", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(Path(args.child), args.wait)))
+        print(json.dumps(child(Path(args.child), args.wait, args.output)))
         return
 
     load_at_start = [round(x, 2) for x in os.getloadavg()]
@@ -203,7 +215,7 @@ def main() -> None:
     runs: dict[tuple[str, float], list[dict]] = {(name, w): [] for name, _, w in plan}
     for r in range(args.repeats):  # cases take turns, so a change in the host's load hits them all
         for name, source, wait_s in plan:
-            case = run_child(source, wait_s, user)
+            case = run_child(source, wait_s, user, args.output)
             runs[(name, wait_s)].append(case)
             print(f"[{r + 1}/{args.repeats}] {name}, wait {wait_s:g} s: enable {case['enable_s']:.3f} s, "
                   f"warm-up {case['warmup']}, click -> object {case['click_s']:.3f} s, "
@@ -216,7 +228,7 @@ def main() -> None:
     cases = []
     for (name, wait_s), items in runs.items():
         cases.append({
-            "source": name, "wait_s": wait_s, "runs": len(items),
+            "source": name, "wait_s": wait_s, "output": args.output or "default", "runs": len(items),
             "enable_s": median([c["enable_s"] for c in items]),
             "warmup_total_s": median([c["warmup"]["total_s"] for c in items if "total_s" in c["warmup"]])
             if any("total_s" in c["warmup"] for c in items) else None,

@@ -29,7 +29,6 @@ one JSON object.
 """
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -38,7 +37,13 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from core.multiview_fit import find_strangers, fit_multiview, identity_distances, obliqueness  # noqa: E402
+from core.multiview_fit import (  # noqa: E402
+    find_strangers,
+    fit_multiview,
+    identity_distances,
+    obliqueness,
+    similarity_error_mm,
+)
 from core.template_fit import (  # noqa: E402
     TemplateFit,
     correspondences_from_maps,
@@ -46,60 +51,23 @@ from core.template_fit import (  # noqa: E402
     landmark5_vertices,
 )
 from core.template_model import TemplateHead, load_template  # noqa: E402
+from training.template_views import S, head_rotation, random_expression, splat_view  # noqa: E402
 
-S = 128
 YAWS = (0.0, 45.0, -45.0, 90.0, -90.0)
-
-
-def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
-    """Head rotation in Blender's frame: yaw about Z, pitch about X, roll about Y (degrees)."""
-    y, p, r = (math.radians(a) for a in (yaw, pitch, roll))
-    rz = np.array([[math.cos(y), -math.sin(y), 0], [math.sin(y), math.cos(y), 0], [0, 0, 1]])
-    rx = np.array([[1, 0, 0], [0, math.cos(p), -math.sin(p)], [0, math.sin(p), math.cos(p)]])
-    ry = np.array([[math.cos(r), 0, math.sin(r)], [0, 1, 0], [-math.sin(r), 0, math.cos(r)]])
-    return rz @ rx @ ry
-
-
-def random_expression(tpl: TemplateHead, rng: np.random.Generator) -> np.ndarray:
-    e = np.zeros(tpl.n_expression)
-    e[rng.choice(tpl.n_expression, 3, replace=False)] = rng.uniform(0.3, 1.0, 3)
-    return e
 
 
 def view(tpl: TemplateHead, identity: np.ndarray, rng: np.random.Generator, yaw: float,
          outliers: float = 0.1, landmark_noise_px: float = 1.0):
     """One synthetic photo of the head: the true camera, correspondences, landmarks (crop px)."""
     e = random_expression(tpl, rng)
-    pose = rotation(yaw, rng.uniform(-8, 8), rng.uniform(-8, 8))
+    pose = head_rotation(yaw, rng.uniform(-8, 8), rng.uniform(-8, 8))
     truth = TemplateFit(identity, e, pose, rng.uniform(400, 500), np.array([64.0, 60.0, 0.0]),
                         tpl.deform(identity, e))
-    p = truth.project(truth.vertices[tpl.fit_vertices])
-    ij = np.round(p[:, [1, 0]]).astype(int)
-    zbuf, vid = np.full((S, S), -np.inf), np.full((S, S), -1)
-    for q in np.argsort(p[:, 2]):  # far to near: the nearest is written last
-        i, j = ij[q]
-        if 0 <= i < S and 0 <= j < S:
-            zbuf[i, j], vid[i, j] = p[q, 2], q
-    mask = vid >= 0
-    corr = np.zeros((S, S, 3))
-    corr[mask] = tpl.fit_anny01[vid[mask]]
-    bad = mask & (rng.random((S, S)) < outliers)
-    corr[bad] = rng.random((int(bad.sum()), 3))
-    data = correspondences_from_maps(corr, mask, tpl, depth=np.where(mask, zbuf, np.nan))
+    corr, mask, depth = splat_view(tpl, truth, rng, outliers=outliers, size=S)
+    data = correspondences_from_maps(corr, mask, tpl, depth=depth)
     five = truth.project(truth.vertices[landmark5_vertices(tpl)])[:, :2]
     five = five + rng.normal(0.0, landmark_noise_px, five.shape)
     return truth, data, five
-
-
-def aligned_error_mm(fit: np.ndarray, truth: np.ndarray) -> float:
-    """Mean distance after the best similarity transform (Umeyama), mm."""
-    mu_f, mu_t = fit.mean(0), truth.mean(0)
-    a, b = fit - mu_f, truth - mu_t
-    u, sig, vt = np.linalg.svd(b.T @ a / len(a))
-    d = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
-    rot = u @ d @ vt
-    s = np.trace(np.diag(sig) @ d) / (a**2).sum(1).mean()
-    return float(np.linalg.norm(s * a @ rot.T - b, axis=1).mean() * 1000.0)
 
 
 def rigid_error_mm(fit: np.ndarray, truth: np.ndarray) -> float:
@@ -167,9 +135,9 @@ def main() -> None:
                 # (the joint fit's time is spread over the extra photos)
                 identity_fit, front = mv.identity, mv.fits[0]
             neutral_fit = tpl.deform(identity_fit)[face].astype(np.float64)
-            err[n].append(aligned_error_mm(neutral_fit, neutral_true))
+            err[n].append(similarity_error_mm(neutral_fit, neutral_true))
             err_rigid[n].append(rigid_error_mm(neutral_fit, neutral_true))
-            err_front[n].append(aligned_error_mm(front.vertices[face].astype(np.float64),
+            err_front[n].append(similarity_error_mm(front.vertices[face].astype(np.float64),
                                                  views[0][0].vertices[face].astype(np.float64)))
         # strangers: a fifth person within 45 deg among the first three views; none in the five
         other = rng.normal(0.0, 0.8, tpl.n_identity)

@@ -27,47 +27,19 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from core.multiview_fit import similarity_error_mm  # noqa: E402
 from core.template_fit import TemplateFit, correspondences_from_maps, fit_template  # noqa: E402
 from core.template_model import load_template  # noqa: E402
-
-S = 128
-
-
-def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
-    y, p, r = (math.radians(a) for a in (yaw, pitch, roll))
-    rz = np.array([[math.cos(y), -math.sin(y), 0], [math.sin(y), math.cos(y), 0], [0, 0, 1]])
-    rx = np.array([[1, 0, 0], [0, math.cos(p), -math.sin(p)], [0, math.sin(p), math.cos(p)]])
-    ry = np.array([[math.cos(r), 0, math.sin(r)], [0, 1, 0], [-math.sin(r), 0, math.cos(r)]])
-    return rz @ rx @ ry
+from training.template_views import S, head_rotation, random_expression, splat_view  # noqa: E402
 
 
 def scene(tpl, rng):
     a = rng.normal(0.0, 0.8, tpl.n_identity)
-    e = np.zeros(tpl.n_expression)
-    e[rng.choice(tpl.n_expression, 3, replace=False)] = rng.uniform(0.3, 1.0, 3)
-    pose = rotation(rng.uniform(-60, 60), rng.uniform(-20, 20), rng.uniform(-15, 15))
+    e = random_expression(tpl, rng)
+    pose = head_rotation(rng.uniform(-60, 60), rng.uniform(-20, 20), rng.uniform(-15, 15))
     truth = TemplateFit(a, e, pose, 450.0, np.array([64.0, 60.0, 0.0]), tpl.deform(a, e))
-    p = truth.project(truth.vertices[tpl.fit_vertices])
-    ij = np.round(p[:, [1, 0]]).astype(int)
-    zbuf, vid = np.full((S, S), -np.inf), np.full((S, S), -1)
-    for q in np.argsort(p[:, 2]):
-        i, j = ij[q]
-        if 0 <= i < S and 0 <= j < S:
-            zbuf[i, j], vid[i, j] = p[q, 2], q
-    mask = vid >= 0
-    corr = np.zeros((S, S, 3))
-    corr[mask] = tpl.fit_anny01[vid[mask]]
-    bad = mask & (rng.random((S, S)) < 0.1)
-    corr[bad] = rng.random((int(bad.sum()), 3))
-    return truth, corr, mask, np.where(mask, zbuf, np.nan)
-
-
-def aligned_mm(fit: np.ndarray, truth: np.ndarray) -> float:
-    a, b = fit - fit.mean(0), truth - truth.mean(0)
-    u, sig, vt = np.linalg.svd(b.T @ a / len(a))
-    d = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
-    s = np.trace(np.diag(sig) @ d) / (a**2).sum(1).mean()
-    return float(np.linalg.norm(s * a @ (u @ d @ vt).T - b, axis=1).mean() * 1000.0)
+    corr, mask, depth = splat_view(tpl, truth, rng, outliers=0.1, size=S)
+    return truth, corr, mask, depth
 
 
 def main() -> None:
@@ -88,7 +60,7 @@ def main() -> None:
         angle = math.degrees(math.acos(np.clip((np.trace(fit.rotation.T @ truth.rotation) - 1) / 2, -1, 1)))
         lm = np.linalg.norm(fit.project(fit.vertices[tpl.landmark68])[:, :2]
                             - truth.project(truth.vertices[tpl.landmark68])[:, :2], axis=1).mean()
-        err = aligned_mm(fit.vertices[face], truth.vertices[face])
+        err = similarity_error_mm(fit.vertices[face], truth.vertices[face])
         id_rmse = float(np.sqrt(np.mean((fit.identity - truth.identity) ** 2)))
         ex_mae = float(np.mean(np.abs(fit.expression - truth.expression)))
         rows.append((wall * 1000, cpu * 1000, err, angle, lm, id_rmse, ex_mae))

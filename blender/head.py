@@ -53,6 +53,8 @@ PROP_EXPRESSION = "face_from_photo_expression"  # JSON {ARKit name: fitted value
 SKIN_PARTS = ("face", "head_and_neck")
 EYE_PICTURE_SIZE = 512  # px, height of the procedural eye picture (core.eye_texture)
 DEFAULT_DETAIL_STRENGTH = 0.001  # m, ReconstructOptions.detail_strength's default: the head's map as measured
+CYCLES_TRANSPARENT_BOUNCES = 16  # the inner eye corner stacks six lash cards, three clear eye shells and the
+# cornea: Cycles' default of 8 transparent bounces renders it black (seen in a render); 16 was enough
 DETAIL_MAX_SIDE = 1024  # px, height of the detail picture (larger maps are area-averaged to it): a
 # vertex of the 26,719 samples it, and its structure is ~8 mm (core.detail_bake), a few texels at 1024 px
 
@@ -235,9 +237,18 @@ def _eyes_rgba(head: Any) -> tuple[np.ndarray, bool]:
     return out, False
 
 
-def _picture_material(name: str, image: bpy.types.Image, *, use_alpha: bool) -> bpy.types.Material:
+def _picture_material(name: str, image: bpy.types.Image, *, use_alpha: bool,
+                      blended: bool = False) -> bpy.types.Material:
     """A procedural picture (core.eye_texture) through ``UVMap``; ``use_alpha`` links its alpha
-    (the sclera's clear cornea window, the eyelash strands)."""
+    (the sclera's clear cornea window, the eyelash strands).
+
+    The picture's alpha goes straight into the Principled BSDF's Alpha: Cycles always honours
+    it, EEVEE with either surface render method, and the glTF exporter writes such a material
+    with ``alphaMode`` BLEND (it reads the node tree). ``blended`` asks EEVEE for smooth
+    blending (``surface_render_method = 'BLENDED'``, both sides of the card shown) instead of
+    the default dithering: the eyelash cards, whose strands are thinner than a pixel at most
+    distances and look grainy dithered.
+    """
     mat = material.new_photo_material(name, image, uv_map=UV_MAP)
     try:
         tree = mat.node_tree
@@ -246,6 +257,10 @@ def _picture_material(name: str, image: bpy.types.Image, *, use_alpha: bool) -> 
         if use_alpha:
             tex = next(n for n in tree.nodes if n.type == 'TEX_IMAGE')
             tree.links.new(tex.outputs["Alpha"], bsdf.inputs["Alpha"])
+        if blended:
+            mat.surface_render_method = 'BLENDED'
+            mat.use_transparency_overlap = True  # the cards overlap: show the ones behind too
+            mat.use_backface_culling = False  # cards are seen from both sides
     except BaseException:
         bpy.data.materials.remove(mat)
         raise
@@ -347,7 +362,9 @@ def build_head(
                 mat = created.add(_picture_material(f"{name} {part}", pictures["eyes"],
                                                     use_alpha=clear_cornea and part == "sclera"))
             elif part == "eyelashes":
-                mat = created.add(_picture_material(f"{name} {part}", pictures["eyelashes"], use_alpha=True))
+                mat = created.add(_picture_material(f"{name} {part}", pictures["eyelashes"], use_alpha=True,
+                                                    blended=True))
+                mat.diffuse_color = (*colour, 1.0)  # the viewport's Solid shading: dark, not the default grey
             else:
                 mat = created.add(_part_material(f"{name} {part}", colour, alpha))
             me.materials.append(mat)
@@ -387,7 +404,20 @@ def build_head(
         named = {**stored, **({"detail": detail_img} if detail_img is not None else {})}
         obj[PROP_MAPS] = json.dumps({k: img.name for k, img in named.items()})
         collection.objects.link(obj)
+    see_through_in_cycles(bpy.context.scene)
     return obj
+
+
+def see_through_in_cycles(scene: Any) -> bool:
+    """Raise the scene's Cycles transparent bounces to :data:`CYCLES_TRANSPARENT_BOUNCES` when lower.
+
+    Returns True when it changed the setting (never lowered; undo puts it back with the head).
+    """
+    cycles = getattr(scene, "cycles", None)
+    if cycles is None or cycles.transparent_max_bounces >= CYCLES_TRANSPARENT_BOUNCES:
+        return False
+    cycles.transparent_max_bounces = CYCLES_TRANSPARENT_BOUNCES
+    return True
 
 
 def is_head(obj: Any) -> bool:

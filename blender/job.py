@@ -54,6 +54,15 @@ def make_options(values: Mapping[str, Any]) -> Any:
     return ReconstructOptions(**dict(values))
 
 
+def _warm_up(options: Any, progress: Any, should_stop: Any) -> None:
+    """``core.warmup.WARMUP.ensure`` for these options' network, device and output."""
+    from ..core.warmup import HEAD_OUTPUT, HEAD_WARM_TEXTURE, WARMUP
+
+    WARMUP.ensure(getattr(options, "weights", None), getattr(options, "device", "auto"), progress,
+                  should_stop, output=str(getattr(options, "output", HEAD_OUTPUT)),
+                  head_texture_size=int(getattr(options, "head_texture_size", HEAD_WARM_TEXTURE)))
+
+
 def run_core(photo: str, options: Any, progress: Any = None, should_stop: Any = None) -> Any:
     """``core.pipeline.reconstruct`` (imports torch on first use).
 
@@ -63,20 +72,16 @@ def run_core(photo: str, options: Any, progress: Any = None, should_stop: Any = 
     done. Either way the network is loaded once and taken from the cache.
     """
     from ..core.pipeline import reconstruct
-    from ..core.warmup import WARMUP
 
-    WARMUP.ensure(getattr(options, "weights", None), getattr(options, "device", "auto"), progress,
-                  should_stop)
+    _warm_up(options, progress, should_stop)
     return reconstruct(photo, options, progress=progress, should_stop=should_stop)
 
 
 def run_person(photos: list[str], options: Any, progress: Any = None, should_stop: Any = None) -> Any:
     """``core.pipeline.reconstruct_person`` after the warm-up, as :func:`run_core`."""
     from ..core.pipeline import reconstruct_person
-    from ..core.warmup import WARMUP
 
-    WARMUP.ensure(getattr(options, "weights", None), getattr(options, "device", "auto"), progress,
-                  should_stop)
+    _warm_up(options, progress, should_stop)
     return reconstruct_person(photos, options, progress=progress, should_stop=should_stop)
 
 

@@ -3,7 +3,9 @@
 
 Cycles on the CPU (runs headless without an OpenGL/EGL stack; ~1 s per
 256 px tile at 16 samples). The shaded tiles render the evaluated object
-(modifier stack included) with a grey clay material in a throw-away scene.
+(modifier stack included) in grey clay in a throw-away scene: a stand-in object that shares
+the mesh, its material slots overridden by clay that keeps each part's transparency (the
+head's clear eye shells stay clear, the cornea window and lash strands keep their alpha).
 """
 
 from __future__ import annotations
@@ -45,14 +47,81 @@ def _normals_tile(reco: Any) -> np.ndarray:
     return np.clip(rgb, 0.0, 1.0).astype(np.float32)
 
 
-def _clay() -> bpy.types.Material:
+CLAY_RGBA = (0.75, 0.72, 0.70, 1.0)  # linear
+TRANSPARENT_BOUNCES = 16  # Cycles: the head's eye corner stacks lash cards and clear shells (blender/head.py)
+
+
+def _clay(alpha: float = 1.0, alpha_image: bpy.types.Image | None = None,
+          uv_map: str = "") -> bpy.types.Material:
+    """Grey clay; ``alpha`` or the alpha of ``alpha_image`` through ``uv_map`` keeps a part see-through."""
     mat = bpy.data.materials.new("FFP preview clay")
     if mat.node_tree is None:
         mat.use_nodes = True
-    bsdf = next(n for n in mat.node_tree.nodes if n.type == 'BSDF_PRINCIPLED')
-    bsdf.inputs["Base Color"].default_value = (0.75, 0.72, 0.70, 1.0)
+    tree = mat.node_tree
+    bsdf = next(n for n in tree.nodes if n.type == 'BSDF_PRINCIPLED')
+    bsdf.inputs["Base Color"].default_value = CLAY_RGBA
     bsdf.inputs["Roughness"].default_value = 0.55
+    bsdf.inputs["Alpha"].default_value = alpha
+    if alpha_image is not None:
+        tex = tree.nodes.new("ShaderNodeTexImage")
+        tex.image = alpha_image
+        if uv_map:
+            uv = tree.nodes.new("ShaderNodeUVMap")
+            uv.uv_map = uv_map
+            tree.links.new(uv.outputs["UV"], tex.inputs["Vector"])
+        tree.links.new(tex.outputs["Alpha"], bsdf.inputs["Alpha"])
     return mat
+
+
+def clay_alpha(mat: bpy.types.Material | None) -> tuple[float, bpy.types.Image | None, str]:
+    """What of ``mat``'s transparency the clay keeps: its Principled BSDF's Alpha as a constant,
+    or the image (and UV map) whose alpha drives it.
+
+    Returns ``(alpha, image, uv_map)``: ``(1, None, "")`` for an opaque or unknown material;
+    ``(a, None, "")`` for a constant alpha ``a`` (the head's clear eye shells: 0);
+    ``(1, image, uv_map)`` when an image's Alpha output feeds it (the sclera's cornea window,
+    the eyelash strands).
+    """
+    tree = getattr(mat, "node_tree", None)
+    bsdf = next((n for n in tree.nodes if n.type == 'BSDF_PRINCIPLED'), None) if tree is not None else None
+    if bsdf is None:
+        return 1.0, None, ""
+    socket = bsdf.inputs["Alpha"]
+    if not socket.is_linked:
+        return float(socket.default_value), None, ""
+    link = socket.links[0]
+    node = link.from_node
+    if node.type != 'TEX_IMAGE' or link.from_socket.name != "Alpha" or node.image is None:
+        return 1.0, None, ""
+    vector = node.inputs["Vector"]
+    src = vector.links[0].from_node if vector.is_linked else None
+    uv_map = str(getattr(src, "uv_map", "")) if src is not None and src.type == 'UVMAP' else ""
+    return 1.0, node.image, uv_map
+
+
+def clay_stand_in(obj: bpy.types.Object, made: list[Any]) -> bpy.types.Object:
+    """A copy of ``obj`` sharing its mesh (shape keys, modifiers and all), each material slot
+    overridden on the object by a clay that keeps that material's transparency (:func:`clay_alpha`).
+
+    A view-layer material override would make every part opaque clay: the head's clear eye
+    shells and lash cards would cover the eyeballs. ``obj`` itself is not touched.
+    """
+    stand = obj.copy()  # object-level copy: the mesh is shared, not duplicated
+    made.append(stand)
+    plain: bpy.types.Material | None = None
+    for slot in stand.material_slots:
+        alpha, image, uv_map = clay_alpha(slot.material)
+        slot.link = 'OBJECT'
+        if alpha >= 1.0 and image is None:
+            if plain is None:
+                plain = _clay()
+                made.append(plain)
+            slot.material = plain
+        else:
+            clay = _clay(alpha, image, uv_map)
+            made.append(clay)
+            slot.material = clay
+    return stand  # (no slots: Blender's default grey surface, a clay already)
 
 
 def _render_views(obj: bpy.types.Object, azimuths_deg: tuple[float, ...]) -> list[np.ndarray]:
@@ -61,11 +130,13 @@ def _render_views(obj: bpy.types.Object, azimuths_deg: tuple[float, ...]) -> lis
     made: list[Any] = []
     tiles: list[np.ndarray] = []
     try:
-        scene.collection.objects.link(obj)
+        stand = clay_stand_in(obj, made)
+        scene.collection.objects.link(stand)
         scene.render.engine = cast(Any, 'CYCLES')
         scene.cycles.device = 'CPU'
         scene.cycles.samples = SAMPLES
         scene.cycles.use_denoising = False
+        scene.cycles.transparent_max_bounces = TRANSPARENT_BOUNCES
         scene.render.resolution_x = scene.render.resolution_y = TILE
         scene.render.resolution_percentage = 100
         scene.render.film_transparent = False
@@ -75,9 +146,6 @@ def _render_views(obj: bpy.types.Object, azimuths_deg: tuple[float, ...]) -> lis
         made.append(world)
         world.color = (0.05, 0.05, 0.06)
         scene.world = world
-        clay = _clay()
-        made.append(clay)
-        scene.view_layers[0].material_override = clay
 
         sun_data = cast(bpy.types.SunLight, bpy.data.lights.new("FFP preview sun", 'SUN'))
         made.append(sun_data)

@@ -4,8 +4,9 @@
 ``register()`` only registers a one-shot timer (it imports nothing heavy and
 stays well under 0.2 s); the timer fires ``TIMER_DELAY_S`` after Blender's
 event loop runs and calls :func:`on_timer`, which reads the preferences on the
-main thread and hands plain values (weights path, device) to
-``core.warmup.WARMUP.start``: torch, OpenCV, SciPy and the network then load on
+main thread and hands plain values (weights path, device, the output the panel is
+set to and its head texture size) to ``core.warmup.WARMUP.start``: torch, OpenCV,
+SciPy and the network (and, for the head output, the template head) then load on
 a low-priority thread. The sidebar panel calls :func:`request` when it draws, in
 case it is shown before the timer fires. Both do nothing when the
 "Warm Up in Background" preference is off.
@@ -25,8 +26,19 @@ import bpy
 TIMER_DELAY_S = 0.5  # s after enabling: lets Blender finish starting before the warm-up competes for the CPU
 
 
+def chosen_output(context: Any, prefs: Any) -> tuple[str, int]:
+    """The output and head texture size the next click will use: the panel's (the scene's
+    Face from Photo settings, which the click reads), or the preferences' defaults where the
+    scene has none."""
+    scene = getattr(context or bpy.context, "scene", None)
+    settings = getattr(scene, "face_from_photo", None) if scene is not None else None
+    src = settings if settings is not None else prefs
+    return str(src.output), int(src.head_texture_size)
+
+
 def start(context: Any = None) -> bool:
-    """Start the warm-up for the preferences' network and device; True when this call started it.
+    """Start the warm-up for the preferences' network and device and the chosen output
+    (:func:`chosen_output`: the head's tables only for the head); True when this call started it.
 
     Main thread only (it reads the preferences). False when the preference is
     off, the add-on is not enabled, or a warm-up already started.
@@ -41,7 +53,9 @@ def start(context: Any = None) -> bool:
     if prefs is None or not prefs.warm_up:
         return False
     values = preferences.run_values(prefs)
-    return WARMUP.start(values.get("weights"), str(values["device"]))
+    output, texture_size = chosen_output(context, prefs)
+    return WARMUP.start(values.get("weights"), str(values["device"]), output=output,
+                        head_texture_size=texture_size)
 
 
 def request(context: Any = None) -> bool:

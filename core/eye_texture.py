@@ -70,29 +70,81 @@ def eye_picture(size: int = 512, iris_rgb: tuple[int, int, int] | None = None) -
 
 
 LASH_RGB = (28, 20, 16)  # sRGB, dark brown
+LASH_BANDS = 6  # cards per v: bands 0-2 (v < 0.5) the lower lids' three cards, 3-5 the upper lids'
+LASH_ROOT_V = 0.155  # v of the lid-side edge (the roots) within a band of height 1 / LASH_BANDS
+LASH_TIP_V = 0.014  # v of the free edge (the tips) within a band
+LASH_STRANDS = (48, 140)  # strands per card across u (both eyes: u < 0.5 right, u > 0.5 left): lower, upper
+LASH_LENGTH = ((0.45, 0.85), (0.65, 1.0))  # strand length as a fraction of root -> tip: lower, upper
+LASH_HALF_WIDTH_PX = (1.6, 0.4)  # px (of a 1024 px wide picture), half width at the root and at the tip
 
 
-def lash_picture(width: int = 1024, height: int = 32, strands: int = 360, seed: int = 0,
+def lash_picture(width: int = 1024, height: int = 384, seed: int = 0,
                  rgb: tuple[int, int, int] | None = None) -> np.ndarray:
-    """Eyelash cards' picture: thin dark strands across u, each with its own opacity.
+    """Eyelash cards' picture: tapered dark strands growing from each card's lid edge.
 
-    The template's eyelash loops (UV tile 6, kept in [0, 1] by blender/head.py) run along
-    the lid with u (correlation with x: 0.97), so strands are columns; v is left uniform.
-    ``rgb``: their sRGB colour (e.g. measured in the photo); None a dark brown.
+    The template's eyelash loops (UV tile 6, kept in [0, 1] by blender/head.py) hold six
+    cards per eye (measured on the template): v in ``[k / 6, (k + 1) / 6)`` is card ``k``,
+    0-2 on the lower lid, 3-5 on the upper; within a card the roots (on the lid) sit at
+    ``v = k / 6 + LASH_ROOT_V`` and the free edge at ``k / 6 + LASH_TIP_V``; u runs along
+    the lid (correlation with x: 0.99), the right eye in ``u < 0.5``, the left in ``u > 0.5``.
+
+    Each card gets its own random strands (the three layers do not line up). A strand starts
+    at a random ``u0`` on the root edge and runs a random fraction ``l`` of the way to the
+    tip, leaning sideways by ``s t^2`` (t = 0 at the root, 1 at the strand's end); its
+    alpha at distance ``d`` px from its centre line is
+
+        a(d, t) = o (1 - 0.7 t) clip(1 - d / w(t), 0, 1),   w(t) = w0 + (w1 - w0) t
+
+    (o: the strand's opacity, ``LASH_HALF_WIDTH_PX = (w0, w1)``, sampled at 4 points per
+    pixel across u), and strands combine as ``1 - prod(1 - a_i)``. The lower cards hold
+    half the strands of the upper ones and shorter strands.
+
+    Parameters
+    ----------
+    width, height : int
+        Picture size in px.
+    seed : int
+        Seed of the strands' layout.
+    rgb : (3,) int in 0..255 or None
+        The strands' sRGB colour (e.g. measured in the photo); None a dark brown.
 
     Returns
     -------
     (height, width, 4) uint8
-        RGBA, row 0 at v = 1.
+        RGBA, row 0 at v = 1; the colour is ``rgb`` everywhere (alpha carries the strands).
     """
     rng = np.random.default_rng(seed)
-    x = (np.arange(width, dtype=np.float32) + 0.5) / width * strands  # strand coordinate
-    k = np.floor(x).astype(np.int64)  # strand index of each column
-    centre = 0.5 + 0.3 * (rng.random(strands) - 0.5)  # (strands,) strand centres within their cell
-    opacity = 0.35 + 0.6 * rng.random(strands)
-    core = np.clip(1.0 - np.abs(x - k - centre[k]) / 0.35, 0.0, 1.0)  # (width,) triangular profile
-    alpha = np.rint(255.0 * opacity[k] * core).astype(np.uint8)
+    clear = np.ones((height, width), dtype=np.float64)  # prod(1 - a_i), row 0 at v = 1
+    sub = 4  # samples per pixel across u
+    w0, w1 = LASH_HALF_WIDTH_PX
+    scale = width / 1024.0  # widths are given for a 1024 px picture
+    for k in range(LASH_BANDS):
+        upper = k >= LASH_BANDS // 2
+        root_v = (k + LASH_ROOT_V * LASH_BANDS) / LASH_BANDS
+        tip_v = (k + LASH_TIP_V * LASH_BANDS) / LASH_BANDS
+        n = LASH_STRANDS[int(upper)]
+        lo, hi = LASH_LENGTH[int(upper)]
+        u0 = (np.arange(n) + rng.random(n)) / n * width  # (n,) px, one strand per u cell
+        length = lo + (hi - lo) * rng.random(n)  # (n,) fraction of root -> tip
+        lean = (rng.random(n) - 0.5) * 2.0 * (width / n)  # (n,) px sideways at the strand's end
+        opacity = 0.75 + 0.25 * rng.random(n)  # (n,)
+        rows = np.arange(int(np.floor((1.0 - root_v) * height)), int(np.ceil((1.0 - tip_v) * height)))
+        v = 1.0 - (rows + 0.5) / height  # (R,) v of each row
+        f = np.clip((root_v - v) / (root_v - tip_v), 0.0, 1.0)  # (R,) 0 at the roots, 1 at the tips
+        t = f[:, None] / length[None, :]  # (R, n) along each strand
+        on = t <= 1.0
+        t = np.minimum(t, 1.0)
+        centre = u0[None, :] + lean[None, :] * t**2  # (R, n) px
+        half = scale * (w0 + (w1 - w0) * t)  # (R, n) px
+        col = np.floor(centre)[..., None] + np.arange(-4, 5)  # (R, n, 9) px columns near the line
+        # coverage of each column: the triangular profile's mean over ``sub`` samples across it
+        x = col[..., None] + (np.arange(sub) + 0.5)[None, None, None, :] / sub  # (R, n, 9, sub)
+        prof = np.clip(1.0 - np.abs(x - centre[..., None, None]) / half[..., None, None], 0.0, 1.0)
+        a = (opacity[None, :] * (1.0 - 0.7 * t) * on)[..., None] * prof.mean(axis=-1)  # (R, n, 9)
+        r = np.broadcast_to(rows[:, None, None], a.shape)
+        c = col.astype(np.int64) % width
+        np.multiply.at(clear, (r.ravel(), c.ravel()), 1.0 - a.ravel())
     out = np.empty((height, width, 4), dtype=np.uint8)
     out[..., :3] = rgb if rgb is not None else LASH_RGB
-    out[..., 3] = alpha[None, :]
+    out[..., 3] = np.rint(255.0 * np.clip(1.0 - clear, 0.0, 1.0)).astype(np.uint8)
     return out

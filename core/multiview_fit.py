@@ -179,11 +179,11 @@ def identity_distances(template: TemplateHead, identities: Sequence[np.ndarray])
     out = np.zeros((n, n))
     for i in range(n):
         for j in range(i + 1, n):
-            out[i, j] = out[j, i] = _similarity_error_mm(shapes[i], shapes[j])
+            out[i, j] = out[j, i] = similarity_error_mm(shapes[i], shapes[j])
     return out
 
 
-def _similarity_error_mm(a: np.ndarray, b: np.ndarray) -> float:
+def similarity_error_mm(a: np.ndarray, b: np.ndarray) -> float:
     """Mean distance, mm, from ``a`` (m, 3) to ``b`` after the best similarity transform (Umeyama)."""
     a, b = a - a.mean(0), b - b.mean(0)
     u, sig, vt = np.linalg.svd(b.T @ a / len(a))

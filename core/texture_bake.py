@@ -90,8 +90,8 @@ class TextureBake:
         pupil vertex.
     iris_rgb, sclera_rgb, eyelash_rgb : (3,) uint8
         Flat colours for the ``M_Iris*`` (behind the cornea), ``M_Sclera*`` and
-        ``M_EyeLashes`` materials; the eyelash cards are opaque polygons, so give them an
-        alpha below 1 or hide them.
+        ``M_EyeLashes`` materials; the eyelash cards are plain polygons, so give them an
+        alpha (blender/head.py: the strands of core.eye_texture.lash_picture) or hide them.
     """
 
     tiles: np.ndarray

@@ -14,6 +14,12 @@ that comes before any warm-up started (:meth:`WarmUp.ensure`). States::
                                                      the reconstruction that
                                                      follows raises it itself)
 
+What it prepares follows the output the artist has chosen (``output``): for the head
+(the default) also the template, the fit's k-d tree and the texture bake's tables at the
+chosen ``head_texture_size`` (:func:`prepare_head`, ~0.7 s at 2048 px); for the relief
+none of that, which the relief never uses. :attr:`WarmUp.stages` names the stages that
+ran. A first head click after a relief warm-up prepares the head itself, as before.
+
 The network goes into :func:`core.pipeline.get_model`'s cache, whose lock makes
 a reconstruction that asks for it while the warm-up loads it wait for that load
 instead of loading it a second time; :meth:`WarmUp.wait_with_progress` lets the
@@ -42,6 +48,8 @@ NICE_INCREMENT = 10  # Linux: the warm-up thread's nice value is raised by this 
 WAIT_STEP_S = 0.1  # s between the should_stop checks of wait_with_progress
 WAIT_MESSAGE = "Loading the network (warming up)"
 HEAD_WARM_TEXTURE = 2048  # px, the head texture size whose bake tables the warm-up builds (the default)
+HEAD_OUTPUT = "head"  # ReconstructOptions.output whose first click needs the template head prepared
+STAGE_IMPORTS, STAGE_NETWORK, STAGE_HEAD = "imports", "network", "head"  # WarmUp.stages, in order
 
 IDLE, RUNNING, DONE, FAILED = "idle", "running", "done", "failed"
 
@@ -53,8 +61,8 @@ class WarmUpTimes:
     imports_s : importing torch, cv2, SciPy and the core modules that use them
     model_s : loading, checking and preparing the network (``get_model``) and its first pass
         (:func:`first_forward`)
-    head_s : loading the template head and the texture bake's tables for
-        :data:`HEAD_WARM_TEXTURE` (:func:`prepare_head`)
+    head_s : loading the template head and the texture bake's tables for the chosen head
+        texture size (:func:`prepare_head`); 0 when the output is the relief
     """
 
     imports_s: float
@@ -174,6 +182,7 @@ class WarmUp:
         self._state = IDLE
         self._thread: threading.Thread | None = None
         self.times: WarmUpTimes | None = None
+        self.stages: tuple[str, ...] = ()  # the stages that ran (STAGE_*), in order
         self.error: BaseException | None = None
         self.low_priority = False  # the warm-up thread runs at a lowered priority
         self.priority_restored = False  # a reconstruction waited and gave it its priority back
@@ -202,7 +211,8 @@ class WarmUp:
 
     # ------------------------------------------------------------------ running
 
-    def start(self, weights: str | None = None, device: str = "auto", *, low_priority: bool = True) -> bool:
+    def start(self, weights: str | None = None, device: str = "auto", *, low_priority: bool = True,
+              output: str = HEAD_OUTPUT, head_texture_size: int = HEAD_WARM_TEXTURE) -> bool:
         """Warm up on a daemon thread; returns at once, True when this call started it.
 
         Parameters
@@ -213,30 +223,39 @@ class WarmUp:
             ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
         low_priority : bool
             Lower the thread's priority first (:func:`lower_thread_priority`).
+        output : str
+            ``ReconstructOptions.output`` the first click will ask for: ``"head"`` also
+            prepares the template head (:func:`prepare_head`), anything else does not.
+        head_texture_size : int
+            px, the head texture tile side whose bake tables are built (0: none).
         """
         if not self._claim():
             return False
-        self._thread = threading.Thread(target=self._work, args=(weights, device, low_priority),
+        self._thread = threading.Thread(target=self._work,
+                                        args=(weights, device, low_priority, output, head_texture_size),
                                         name="face_from_photo warm-up", daemon=True)
         self._thread.start()
         return True
 
-    def run(self, weights: str | None = None, device: str = "auto") -> WarmUpTimes | None:
+    def run(self, weights: str | None = None, device: str = "auto", *, output: str = HEAD_OUTPUT,
+            head_texture_size: int = HEAD_WARM_TEXTURE) -> WarmUpTimes | None:
         """Warm up in the calling thread (or wait for the warm-up already under way).
 
-        Returns the times of the warm-up that did the work; raises its
-        :class:`~core.errors.FaceFromPhotoError` (missing weights, absent
-        device) when it failed.
+        ``output`` and ``head_texture_size`` as in :meth:`start`. Returns the times of the
+        warm-up that did the work; raises its :class:`~core.errors.FaceFromPhotoError`
+        (missing weights, absent device) when it failed.
         """
         if self._claim():
-            self._work(weights, device, False)
+            self._work(weights, device, False, output, head_texture_size)
         else:
             self._finished.wait()
         if self._state == FAILED and self.error is not None:
             raise self.error
         return self.times
 
-    def _work(self, weights: str | None, device: str, low_priority: bool) -> None:
+    def _work(self, weights: str | None, device: str, low_priority: bool, output: str = HEAD_OUTPUT,
+              head_texture_size: int = HEAD_WARM_TEXTURE) -> None:
+        stages: list[str] = []
         try:
             if low_priority:
                 self._native_id = threading.get_native_id()
@@ -245,6 +264,7 @@ class WarmUp:
                 self.low_priority = lower_thread_priority()
             t0 = time.perf_counter()
             import_heavy_modules()
+            stages.append(STAGE_IMPORTS)
             t1 = time.perf_counter()
             load = self._load_model
             if load is None:
@@ -254,14 +274,19 @@ class WarmUp:
             loaded = load(weights, device)  # the cache holds it
             first_forward(loaded[0] if isinstance(loaded, tuple) else loaded)
             del loaded  # no second reference kept here
-            t2 = time.perf_counter()
-            prepare_head(HEAD_WARM_TEXTURE)
-            self.times = WarmUpTimes(t1 - t0, t2 - t1, time.perf_counter() - t2)
+            stages.append(STAGE_NETWORK)
+            t2 = t3 = time.perf_counter()
+            if output == HEAD_OUTPUT:  # the relief never uses the template head
+                prepare_head(int(head_texture_size))
+                stages.append(STAGE_HEAD)
+                t3 = time.perf_counter()
+            self.times = WarmUpTimes(t1 - t0, t2 - t1, t3 - t2)
             self._state = DONE
         except BaseException as err:  # noqa: B036 - kept for the caller; the next load raises it again
             self.error = err
             self._state = FAILED
         finally:
+            self.stages = tuple(stages)
             self._native_id = None  # the thread id may be reused once this thread ends
             self._finished.set()
 
@@ -271,8 +296,13 @@ class WarmUp:
         device: str = "auto",
         progress: Callable[[float, str], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        *,
+        output: str = HEAD_OUTPUT,
+        head_texture_size: int = HEAD_WARM_TEXTURE,
     ) -> None:
         """Before a reconstruction: do the warm-up here if none started, else wait for it.
+
+        ``output`` and ``head_texture_size``: the reconstruction's own (:meth:`start`).
 
         A reconstruction that comes before the background warm-up started does
         the warm-up itself, in its own thread and at its own priority (then
@@ -284,7 +314,7 @@ class WarmUp:
         if self._claim():
             if progress is not None:
                 progress(0.0, WAIT_MESSAGE)
-            self._work(weights, device, False)
+            self._work(weights, device, False, output, head_texture_size)
             return
         self.wait_with_progress(progress, should_stop)
 

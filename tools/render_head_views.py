@@ -26,7 +26,8 @@ sys.path.insert(0, str(ROOT))
 RENDERED = {  # material -> flat RGB, or None for the baked skin tiles
     "M_Face": None, "M_BackHead": None, "M_Teeth": (225, 220, 205), "M_GumsTongue": (170, 80, 80),
     "M_ScleraLeft": "eye", "M_ScleraRight": "eye",
-}  # the iris lies behind the sclera's cornea; the eyelash cards need alpha, so they are left out
+}  # the iris lies behind the sclera's cornea; the eyelash cards (alpha strands in Blender) and the clear
+# eye shells are left out: this rasteriser keeps one opaque surface per pixel
 
 
 def _triangles(template) -> tuple[np.ndarray, np.ndarray]:

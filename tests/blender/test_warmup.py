@@ -117,3 +117,32 @@ def test_registering_in_a_fresh_process_imports_no_torch(run_bpy) -> None:
     """A fresh interpreter: enabling (register()) leaves torch, cv2 and SciPy unimported."""
     r = run_script(run_bpy, FRESH_ENABLE)
     assert r == {"torch": False, "cv2": False, "scipy": False, "state": "idle"}
+
+
+FOLLOWS_THE_PANEL = """
+import sys, types
+ext = enable_from_source()
+W = importlib.import_module(MODULE + ".core.warmup").WARMUP
+prefs = bpy.context.preferences.addons[MODULE].preferences
+settings = bpy.context.scene.face_from_photo
+settings.output, settings.head_texture_size = sys.argv[1], sys.argv[2]
+prefs.output = 'head' if sys.argv[1] == 'relief' else 'relief'  # the panel wins: the click reads it
+no_scene = ext.blender.warmup.chosen_output(types.SimpleNamespace(scene=None), prefs)
+ext.blender.warmup.on_timer()
+W.wait(300)
+emit({"state": W.state, "stages": list(W.stages), "head_s": W.times.head_s if W.times else None,
+      "no_scene": list(no_scene)})
+"""
+
+
+@pytest.mark.skipif(not WEIGHTS.is_file(), reason="needs the shipped weights")
+@pytest.mark.parametrize(("output", "size", "stages"), [
+    ("relief", "2048", ["imports", "network"]),
+    ("head", "1024", ["imports", "network", "head"]),
+])
+def test_the_warm_up_prepares_the_head_only_for_the_head_output(run_bpy, output: str, size: str,
+                                                                 stages: list[str]) -> None:
+    r = run_script(run_bpy, FOLLOWS_THE_PANEL, args=[output, size])
+    assert r["state"] == "done" and r["stages"] == stages
+    assert (r["head_s"] > 0) == (output == "head")
+    assert r["no_scene"] == ["head" if output == "relief" else "relief", 2048]  # else the preferences'

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.eye_texture import CORNEA_RADII, INSIDE_RGB, PUPIL_RADIUS, eye_picture, lash_picture
+from core.eye_texture import (
+    CORNEA_RADII,
+    INSIDE_RGB,
+    LASH_BANDS,
+    LASH_ROOT_V,
+    LASH_TIP_V,
+    PUPIL_RADIUS,
+    eye_picture,
+    lash_picture,
+)
 
 
 def _at(picture: np.ndarray, half: int, u: float, v: float) -> np.ndarray:
@@ -31,8 +40,28 @@ def test_iris_half_has_the_given_colour_and_a_dark_pupil_and_inside() -> None:
     assert _at(pic, 1, 0.5 + PUPIL_RADIUS + 0.01, 0.5)[2] < 160  # darker toward the pupil
 
 
-def test_lash_strands_are_columns_with_gaps() -> None:
-    lashes = lash_picture(width=720, height=8, strands=120)
-    alpha = lashes[..., 3].astype(int)
-    assert (alpha == alpha[0]).all()  # uniform along v
-    assert alpha.max() > 150 and (alpha[0] == 0).mean() > 0.2  # opaque strands, clear gaps
+def _band_rows(height: int, k: int, f: float) -> int:
+    """Row of card ``k`` at fraction ``f`` of the way from its roots (0) to its tips (1)."""
+    v = (k + (LASH_ROOT_V + f * (LASH_TIP_V - LASH_ROOT_V)) * LASH_BANDS) / LASH_BANDS
+    return int((1.0 - v) * height)
+
+
+def test_lash_strands_grow_from_each_cards_lid_edge_and_taper() -> None:
+    lashes = lash_picture(width=1024, height=384, rgb=(30, 20, 10))
+    assert lashes.shape == (384, 1024, 4) and (lashes[..., :3] == (30, 20, 10)).all()
+    alpha = lashes[..., 3].astype(float) / 255.0
+    for k in range(LASH_BANDS):
+        near_root = alpha[_band_rows(384, k, 0.05)]
+        near_tip = alpha[_band_rows(384, k, 0.95)]
+        assert near_root.max() > 0.6 and (near_root < 0.02).mean() > 0.5  # solid strands, clear gaps
+        assert near_tip.sum() < 0.3 * near_root.sum()  # thinner, fainter and fewer toward the tips
+    gap = alpha[_band_rows(384, 3, 1.05)]  # past the tips, before the next card's roots
+    assert gap.max() == 0.0
+
+
+def test_upper_cards_hold_more_strands_than_lower_ones_and_cards_differ() -> None:
+    alpha = lash_picture()[..., 3].astype(float)
+    lower = [alpha[_band_rows(384, k, 0.05)] for k in range(3)]
+    upper = [alpha[_band_rows(384, k, 0.05)] for k in range(3, 6)]
+    assert sum(r.sum() for r in upper) > 1.8 * sum(r.sum() for r in lower)
+    assert not np.array_equal(upper[0] > 0, upper[1] > 0)  # the three layers do not line up

@@ -21,9 +21,9 @@ from core.pipeline import ReconstructOptions, reconstruct, reconstruct_person
 from core.template_fit import TemplateFit, correspondences_from_maps, fit_template, landmark5_vertices
 from core.template_model import load_template
 from core.texture_fuse import fuse_textures
+from training.template_views import S, head_rotation, random_expression, splat_view
 
 ROOT = Path(__file__).resolve().parents[2]
-S = 128
 
 
 @pytest.fixture(scope="module")
@@ -31,33 +31,13 @@ def tpl():
     return load_template()
 
 
-def _rotation(yaw_deg: float, pitch_deg: float = 0.0) -> np.ndarray:
-    y, p = math.radians(yaw_deg), math.radians(pitch_deg)
-    rz = np.array([[math.cos(y), -math.sin(y), 0], [math.sin(y), math.cos(y), 0], [0, 0, 1]])
-    rx = np.array([[1, 0, 0], [0, math.cos(p), -math.sin(p)], [0, math.sin(p), math.cos(p)]])
-    return rz @ rx
-
-
 def _photo(tpl, identity, rng, yaw):
     """A known head at ``yaw`` with a random expression, its maps (corr with 10 % outliers, mask,
-    depth) and five landmarks with 1 px noise."""
-    e = np.zeros(tpl.n_expression)
-    e[rng.choice(tpl.n_expression, 3, replace=False)] = rng.uniform(0.3, 1.0, 3)
-    truth = TemplateFit(identity, e, _rotation(yaw, rng.uniform(-5, 5)), 450.0, np.array([64.0, 60.0, 0.0]),
-                        tpl.deform(identity, e))
-    p = truth.project(truth.vertices[tpl.fit_vertices])
-    ij = np.round(p[:, [1, 0]]).astype(int)
-    zbuf, vid = np.full((S, S), -np.inf), np.full((S, S), -1)
-    for q in np.argsort(p[:, 2]):  # far to near: the nearest is written last
-        i, j = ij[q]
-        if 0 <= i < S and 0 <= j < S:
-            zbuf[i, j], vid[i, j] = p[q, 2], q
-    mask = vid >= 0
-    corr = np.zeros((S, S, 3))
-    corr[mask] = tpl.fit_anny01[vid[mask]]
-    bad = mask & (rng.random((S, S)) < 0.1)
-    corr[bad] = rng.random((int(bad.sum()), 3))
-    depth = np.where(mask, zbuf, np.nan)
+    depth: training.template_views.splat_view) and five landmarks with 1 px noise."""
+    e = random_expression(tpl, rng)
+    truth = TemplateFit(identity, e, head_rotation(yaw, rng.uniform(-5, 5)), 450.0,
+                        np.array([64.0, 60.0, 0.0]), tpl.deform(identity, e))
+    corr, mask, depth = splat_view(tpl, truth, rng, outliers=0.1, size=S)
     five = truth.project(truth.vertices[landmark5_vertices(tpl)])[:, :2] + rng.normal(0.0, 1.0, (5, 2))
     return SimpleNamespace(truth=truth, corr=corr, mask=mask, depth=depth, five=five)
 

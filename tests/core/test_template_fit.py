@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from core.multiview_fit import similarity_error_mm
 from core.template_fit import (
     TemplateFit,
     correspondences_from_maps,
@@ -16,8 +17,7 @@ from core.template_fit import (
     order_landmarks5,
 )
 from core.template_model import load_template
-
-S = 128
+from training.template_views import S, head_rotation, random_expression, splat_view
 
 
 @pytest.fixture(scope="module")
@@ -25,49 +25,16 @@ def tpl():
     return load_template()
 
 
-def _rotation(yaw_deg: float, pitch_deg: float, roll_deg: float) -> np.ndarray:
-    """Head rotation in Blender's frame: yaw about Z, pitch about X, roll about Y."""
-    y, p, r = (math.radians(a) for a in (yaw_deg, pitch_deg, roll_deg))
-    rz = np.array([[math.cos(y), -math.sin(y), 0], [math.sin(y), math.cos(y), 0], [0, 0, 1]])
-    rx = np.array([[1, 0, 0], [0, math.cos(p), -math.sin(p)], [0, math.sin(p), math.cos(p)]])
-    ry = np.array([[math.cos(r), 0, math.sin(r)], [0, 1, 0], [-math.sin(r), 0, math.cos(r)]])
-    return rz @ rx @ ry
-
-
 def _scene(tpl, rng, yaw, pitch, roll, outliers=0.1):
     """A known head and the correspondence map, mask and depth a perfect network would give
-    (each fit vertex splatted into its pixel, nearest wins), with a share of random corr values."""
+    (training.template_views.splat_view), with a share of random corr values."""
     a = rng.normal(0.0, 0.8, tpl.n_identity)
-    e = np.zeros(tpl.n_expression)
-    e[rng.choice(tpl.n_expression, 3, replace=False)] = rng.uniform(0.3, 1.0, 3)
+    e = random_expression(tpl, rng)
     e[tpl.expression_names.index("jawOpen")] = 0.5
-    pose = (_rotation(yaw, pitch, roll), 450.0, np.array([64.0, 60.0, 0.0]))
-    truth = TemplateFit(a, e, *pose, tpl.deform(a, e))
-    p = truth.project(truth.vertices[tpl.fit_vertices])
-    ij = np.round(p[:, [1, 0]]).astype(int)
-    zbuf = np.full((S, S), -np.inf)
-    vid = np.full((S, S), -1)
-    for q in np.argsort(p[:, 2]):  # far to near: the nearest is written last
-        i, j = ij[q]
-        if 0 <= i < S and 0 <= j < S:
-            zbuf[i, j], vid[i, j] = p[q, 2], q
-    mask = vid >= 0
-    corr = np.zeros((S, S, 3))
-    corr[mask] = tpl.fit_anny01[vid[mask]]
-    bad = mask & (rng.random((S, S)) < outliers)
-    corr[bad] = rng.random((int(bad.sum()), 3))
-    return truth, corr, mask, np.where(mask, zbuf, np.nan)
-
-
-def _aligned_error_mm(fit: np.ndarray, truth: np.ndarray) -> float:
-    """Mean distance after the best similarity transform (Umeyama), mm."""
-    mu_f, mu_t = fit.mean(0), truth.mean(0)
-    a, b = fit - mu_f, truth - mu_t
-    u, sig, vt = np.linalg.svd(b.T @ a / len(a))
-    d = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
-    rot = u @ d @ vt
-    s = np.trace(np.diag(sig) @ d) / (a**2).sum(1).mean()
-    return float(np.linalg.norm(s * a @ rot.T - b, axis=1).mean() * 1000.0)
+    truth = TemplateFit(a, e, head_rotation(yaw, pitch, roll), 450.0, np.array([64.0, 60.0, 0.0]),
+                        tpl.deform(a, e))
+    corr, mask, depth = splat_view(tpl, truth, rng, outliers=outliers, size=S)
+    return truth, corr, mask, depth
 
 
 def _angle_deg(r1: np.ndarray, r2: np.ndarray) -> float:
@@ -81,7 +48,7 @@ def test_fit_recovers_shape_and_pose_despite_outliers(tpl, yaw, pitch, roll):
     data = correspondences_from_maps(corr, mask, tpl)
     fit = fit_template(tpl, data)
     face = tpl.part_mask("face")
-    assert _aligned_error_mm(fit.vertices[face].astype(float), truth.vertices[face].astype(float)) < 2.5
+    assert similarity_error_mm(fit.vertices[face].astype(float), truth.vertices[face].astype(float)) < 2.5
     assert _angle_deg(fit.rotation, truth.rotation) < 2.0
     assert abs(fit.scale / truth.scale - 1.0) < 0.05
     lm_fit = fit.project(fit.vertices[tpl.landmark68])[:, :2]

@@ -203,10 +203,44 @@ def test_the_warm_up_prepares_the_head_and_its_default_bake_tables(weights: str,
     w = warmup.WarmUp()
     w.run(weights, "cpu")
     assert w.times is not None and w.times.head_s > 0
+    assert w.stages == (warmup.STAGE_IMPORTS, warmup.STAGE_NETWORK, warmup.STAGE_HEAD)
     key = (load_template().sha256, warmup.HEAD_WARM_TEXTURE)
     assert key in texture_bake._LAYOUTS  # the first head's bake finds them ready
     assert w.times.to_dict()["total_s"] == pytest.approx(w.times.imports_s + w.times.model_s + w.times.head_s,
                                                           abs=2e-3)
+
+
+def test_a_relief_warm_up_leaves_the_head_alone(weights: str, loads: list[str]) -> None:
+    from core import texture_bake
+
+    texture_bake._LAYOUTS.clear()
+    w = warmup.WarmUp()
+    w.run(weights, "cpu", output="relief")
+    assert w.state == warmup.DONE and w.stages == (warmup.STAGE_IMPORTS, warmup.STAGE_NETWORK)
+    assert w.times is not None and w.times.head_s == 0.0
+    assert not texture_bake._LAYOUTS  # no bake tables built for a head nobody asked for
+    assert loads == [weights]  # the network is warm all the same
+
+
+def test_the_head_warm_up_builds_the_tables_of_the_chosen_size(weights: str, loads: list[str]) -> None:
+    from core import texture_bake
+    from core.template_model import load_template
+
+    texture_bake._LAYOUTS.clear()
+    w = warmup.WarmUp()
+    w.start(weights, "cpu", low_priority=False, output="head", head_texture_size=1024)
+    assert w.wait(120) and w.state == warmup.DONE, w.error
+    sha = load_template().sha256
+    assert w.stages[-1] == warmup.STAGE_HEAD
+    assert (sha, 1024) in texture_bake._LAYOUTS and (sha, 2048) not in texture_bake._LAYOUTS
+
+
+def test_a_click_that_warms_up_itself_prepares_what_it_will_build(weights: str, loads: list[str]) -> None:
+    relief, head = warmup.WarmUp(), warmup.WarmUp()
+    relief.ensure(weights, "cpu", output="relief")
+    head.ensure(weights, "cpu", output="head", head_texture_size=0)  # no texture: template and fit only
+    assert relief.stages == (warmup.STAGE_IMPORTS, warmup.STAGE_NETWORK)
+    assert head.stages == (warmup.STAGE_IMPORTS, warmup.STAGE_NETWORK, warmup.STAGE_HEAD)
 
 
 def test_a_template_that_cannot_load_leaves_the_network_warm(tmp_path: Path, weights: str, loads: list[str],

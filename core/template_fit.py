@@ -366,11 +366,9 @@ def solve_views(
     poses: list[tuple[np.ndarray, float, np.ndarray, float]] | None = None,
     identity: np.ndarray | None = None,
     expressions: list[np.ndarray] | None = None,
-    fixed_identity: bool = False,
 ) -> tuple[np.ndarray, list[np.ndarray], list[tuple], list[dict[str, float]], int]:
     """Levenberg-Marquardt over ``[pose_1 .. pose_n, a, e_1 .. e_n]`` (one identity, per-view
     pose and expression), with ``e`` kept in [0, 1]; see :func:`fit_template` for one view.
-    ``fixed_identity`` keeps ``a`` at ``identity`` (only the poses and expressions move).
 
     Returns
     -------
@@ -430,7 +428,6 @@ def solve_views(
         ge = g[n_all_pose + k:]
         frozen = np.zeros(n_var, dtype=bool)
         frozen[n_all_pose + k:] = ((e <= 0.0) & (ge > 0)) | ((e >= 1.0) & (ge < 0))
-        frozen[n_all_pose:n_all_pose + k] = fixed_identity
         free = ~frozen
         accepted = False
         for _ in range(6):

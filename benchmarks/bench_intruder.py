@@ -11,8 +11,10 @@ the repository; for measuring only). It has one photo per person, so the sets ar
   right, brightness, gamma and colour balance changed, re-encoded as JPEG) and ``recrop`` (re-framed
   around the face, rescaled to 260-700 px, rotated by up to 12 deg, the same photometric changes and
   JPEG). These are EASIER than a real second photo of the person (same moment, same expression, same
-  light up to a gain, the same |yaw|): a false rejection here is a sure failure, but passing them
-  does not prove that real second photos pass;
+  light up to a gain, gamma and tint, the same |yaw|): a false rejection here is a sure failure, but
+  passing them does not prove that real second photos pass. In particular the face colouring is
+  compared here only across those photometric changes; other light on one look is tested on
+  synthetic heads (tests/core/test_intruders.py), not on real photos;
 - an INTRUDER set is the dev photo and its ``mirror`` view (two photos of the same person) plus another
   dev photo (another person), put at a random place in the list; the intruder's |yaw| band is recorded.
 
@@ -35,11 +37,11 @@ sets and the two same-person photos of the INTRUDER sets), ``sets_with_false_rej
 photo left out), ``detection`` (INTRUDER sets whose intruder is left out), ``wrong_pick`` (INTRUDER sets
 where a same-person photo was left out instead), each also per |yaw| band (of the base photo for the
 false rejection, of the intruder for the detection), and ``decide_ms`` (the rule's time per set).
-``photo_s`` is the median time of one photo's single-photo reconstruction; ``set_s``, the time of a
-3-photo set's single-photo stages and decision (the joint fit and texture, which every rule shares, are
-not timed here; benchmarks/bench_multiview.py times them). A photo whose face is not found is counted in
-``failed_photos`` and its set is skipped. ``--cache DIR`` keeps each photo's single-photo results in DIR
-(outside the repository) for a rerun. The last line is one JSON object.
+``photo_s`` is the median time of one photo's single-photo reconstruction and face colouring; ``set_s``,
+the time of a 3-photo set's single-photo stages and decision (the joint fit and texture, which every
+rule shares, are not timed here; benchmarks/bench_multiview.py times them). A photo whose face is not
+found is counted in ``failed_photos`` and its set is skipped. ``--cache DIR`` keeps each photo's
+single-photo results in DIR (outside the repository) for a rerun. The last line is one JSON object.
 """
 from __future__ import annotations
 

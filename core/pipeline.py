@@ -813,8 +813,9 @@ def reconstruct_person(
 
     Every photo goes through :func:`reconstruct` (``output="head"``, its own crop, size and
     EXIF orientation; no texture yet). A photo that fails (no face, no head correspondences)
-    is left out; so is one whose single-photo face does not match the others' (another
-    person, a wrong face found: core.multiview_fit.find_strangers). The rest are fitted
+    is left out; so is one whose single-photo face does not match the others' in shape and
+    colouring (another person, a wrong face found: core.multiview_fit.find_strangers, with each
+    photo's fit residual and core.multiview_fit.colour_distances of the crops). The rest are fitted
     together (core.multiview_fit.fit_multiview: one identity, a pose and an expression per
     photo, every photo's correspondences at once) and their textures fused
     (core.texture_fuse). With one photo the result is :func:`reconstruct`'s head exactly.
@@ -842,7 +843,15 @@ def reconstruct_person(
     """
     from dataclasses import replace
 
-    from .multiview_fit import find_strangers, fit_multiview, identity_distances, obliqueness
+    from .multiview_fit import (
+        colour_distances,
+        dense_energy,
+        face_colours,
+        find_strangers,
+        fit_multiview,
+        identity_distances,
+        obliqueness,
+    )
     from .template_model import load_template
     from .texture_fuse import fuse_textures, most_frontal
 
@@ -889,17 +898,21 @@ def reconstruct_person(
     if len(recs) >= 2:
         heads = [r.head for r in recs if r.head is not None]
         distances = identity_distances(template, [h.identity for h in heads])
-        strangers = find_strangers(distances, np.array([obliqueness(h.fit) for h in heads]))
+        colours = colour_distances([face_colours(template, h.fit, r.crop)
+                                    for h, r in zip(heads, recs, strict=True)])
+        strangers = find_strangers(distances, np.array([obliqueness(h.fit) for h in heads]), colours,
+                                   np.array([dense_energy(h.fit.energy) for h in heads]))
         left_out = {j for j, _, _ in strangers}
         first_kept = next(i for j, i in enumerate(kept) if j not in left_out)
         for j, q, typical in strangers:
             i = kept[j]
             if typical > 0.0:
-                why = (f"its face does not match the other photos ({q:.1f} times the difference allowed, "
-                       f"{typical:.1f} times between them)")
+                why = (f"its face does not match the other photos (shape and colouring together {q:.1f} "
+                       f"times the difference allowed, {typical:.1f} times between them)")
             else:  # two photos that disagree: the first given is the reference
                 other = _photo_name(photos[first_kept], first_kept)
-                why = f"its face does not match {other}'s ({q:.1f} times the difference allowed)"
+                why = (f"its face does not match {other}'s (shape and colouring together {q:.1f} times the "
+                       "difference allowed)")
             warnings.append(
                 f"{_photo_name(photos[i], i, first=True)} was left out: {why}, "
                 "so it may show another person or a wrong face was found."

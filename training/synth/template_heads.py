@@ -378,7 +378,8 @@ def _shade(look: TemplateLook, rng: np.random.Generator, pix_normals: np.ndarray
 # ----------------------------------------------------------------------------- rendering
 def render_template_head(identity: np.ndarray, expression: np.ndarray, rng_camera: np.random.Generator,
                          rng_look: np.random.Generator, resolution: int = 128, with_image: bool = True,
-                         camera: tuple[Camera, dict] | None = None) -> dict:
+                         camera: tuple[Camera, dict] | None = None,
+                         rng_light: np.random.Generator | None = None) -> dict:
     """Render one template head into the sample dict of the module notes.
 
     Parameters
@@ -391,6 +392,9 @@ def render_template_head(identity: np.ndarray, expression: np.ndarray, rng_camer
         False skips the shading (every ground-truth map, no ``image``).
     camera : (Camera, info) or None
         A fixed pose (e.g. frontal, for tests); None samples one from ``rng_camera``.
+    rng_light : numpy Generator or None
+        The light, background and photographic augmentation (None: drawn from ``rng_look`` after
+        the look, as always), so that one look can be shown in other light (tests).
     """
     tpl = load_template()
     mesh = render_mesh()
@@ -473,9 +477,10 @@ def render_template_head(identity: np.ndarray, expression: np.ndarray, rng_camer
     alb, spec = _albedo(look, canon_m, st, uv, material, rng_look)
     in_socket = tpl.part_mask("mouth_socket")[fv].any(1)
     alb[in_socket] = appearance.srgb_to_linear(np.array([0.35, 0.12, 0.12])) * 0.5
-    rad = _shade(look, rng_look, n3.astype(np.float32), P.astype(np.float32), ray.astype(np.float32),
+    rng_light = rng_look if rng_light is None else rng_light
+    rad = _shade(look, rng_light, n3.astype(np.float32), P.astype(np.float32), ray.astype(np.float32),
                  alb.astype(np.float32), spec, pc, faces)
-    img = backgrounds.background(rng_look, S)
+    img = backgrounds.background(rng_light, S)
     img[mask] = appearance.linear_to_srgb(rad)
     edge = np.zeros((S, S), bool)
     dh = mask[:, 1:] != mask[:, :-1]
@@ -486,7 +491,7 @@ def render_template_head(identity: np.ndarray, expression: np.ndarray, rng_camer
     edge[:-1] |= dv
     soft = cv2.blur(img, (3, 3))
     img[edge] = 0.35 * img[edge] + 0.65 * soft[edge]
-    out["image"] = appearance.augment(img, rng_look)
+    out["image"] = appearance.augment(img, rng_light)
     return out
 
 

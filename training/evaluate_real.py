@@ -42,6 +42,7 @@ import numpy as np
 
 from training.real_landmarks import (
     BANDS,
+    LANDMARK_PARTS,
     LandmarkPhoto,
     depth_error,
     depth_slope,
@@ -49,6 +50,7 @@ from training.real_landmarks import (
     flat_error,
     load_folder,
     nme_2d,
+    nme_by_part,
     scored_landmarks,
 )
 
@@ -188,6 +190,7 @@ def score_photo(photo: LandmarkPhoto, result: Any) -> dict[str, Any]:
         (ow, oh), (pw, ph) = result.original_size, result.photo_size
         lm = lm * np.array([ow / pw, oh / ph, ow / pw])  # working px -> original px
         rec["nme_pct"] = nme_2d(lm[:, :2], gt[:, :2])
+        rec.update({f"nme_{part}_pct": v for part, v in nme_by_part(lm[:, :2], gt[:, :2]).items()})
         rec["landmark_depth_error_pct"] = depth_error(lm[scored, 2], gt[scored, 2], eye)
     return rec
 
@@ -210,7 +213,7 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     overall figure).
     """
     keys = ("depth_error_pct", "flat_error_pct", "slope", "outside_mask",
-            "nme_pct", "landmark_depth_error_pct")
+            "nme_pct", "landmark_depth_error_pct", *(f"nme_{part}_pct" for part in LANDMARK_PARTS))
     groups = {name: [r for r in records if r["band"] == name] for name, _, _ in BANDS}
     groups["all"] = list(records)
     out: dict[str, Any] = {}
@@ -398,6 +401,9 @@ def band_table(bands: dict[str, Any]) -> str:
     )
     if with_nme and mean.get("nme_pct") is not None:
         tail += f", NME {mean['nme_pct']:.2f} % (3DDFA_V2 publishes {PEER_3DDFA_V2_NME_ALL} %)"
+        parts = ", ".join(f"{part} {mean[f'nme_{part}_pct']:.2f}" for part in LANDMARK_PARTS
+                          if mean.get(f"nme_{part}_pct") is not None)
+        tail += f"; NME by part: {parts} %"
     return "\n".join(lines) + "\n\n" + tail + "."
 
 

@@ -26,7 +26,15 @@ from training.evaluate_real import (
     main,
     score_photo,
 )
-from training.real_landmarks import BANDS, INNER, load_folder, nme_2d, scored_landmarks
+from training.real_landmarks import (
+    BANDS,
+    INNER,
+    LANDMARK_PARTS,
+    load_folder,
+    nme_2d,
+    nme_by_part,
+    scored_landmarks,
+)
 
 if not (DEFAULT_FOLDER / "index.csv").is_file():
     pytest.skip(f"the real-photo dev set {DEFAULT_FOLDER} is absent (it lives in ../shared, outside the "
@@ -126,6 +134,13 @@ def test_landmarks_from_the_ground_truth_give_nme_zero(run: tuple[dict, dict]) -
     shifted = photo.landmarks + [2.0, 0.0, 0.0]
     w, h = np.ptp(photo.landmarks[:, :2], axis=0)
     assert nme_2d(shifted, photo.landmarks) == pytest.approx(200.0 / np.sqrt(w * h))
+    jaw_only = photo.landmarks.copy()
+    jaw_only[:17, 1] += 4.0  # the jaw 4 px low, the rest exact
+    parts = nme_by_part(jaw_only, photo.landmarks)
+    assert parts["jaw"] == pytest.approx(400.0 / np.sqrt(w * h))
+    assert all(v == 0.0 for k, v in parts.items() if k != "jaw")
+    counts = {k: b - a for k, (a, b) in LANDMARK_PARTS.items()}
+    assert sum(parts[k] * counts[k] for k in parts) / 68 == pytest.approx(nme_2d(jaw_only, photo.landmarks))
     del result.landmarks68_px
 
 

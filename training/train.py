@@ -114,6 +114,7 @@ class TrainConfig:
         net = NetConfig.from_dict(d.pop("net", {}))
         # lists (JSON, the command line) back to the tuples of tuple-typed fields
         loss = LossConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.pop("loss", {}).items()})
+        d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}  # e.g. trainable
         return cls(**d, net=net, loss=loss)
 
 

@@ -67,7 +67,7 @@ def fit_multiview(
     depth_weight: float = 0.0,
     landmark_weight: float = 0.3,
     identity_prior: float = 0.02,
-    expression_prior: float = 0.01,
+    expression_prior: float = 0.1,  # as core.template_fit.fit_template (measured there)
     iterations: int = 12,
 ) -> MultiviewFit:
     """Fit one identity, and a pose and expression per photo, to every photo's pairs at once.

@@ -63,12 +63,11 @@ sys.path.insert(0, ROOT)
 from core.errors import FaceFromPhotoError  # noqa: E402
 from core.multiview_fit import (  # noqa: E402
     FaceColours,
-    colour_distances,
-    dense_energy,
     face_colours,
     find_strangers,
     identity_distances,
     obliqueness,
+    strangers_among,
 )
 from core.pipeline import ReconstructOptions, _fit_inputs, reconstruct  # noqa: E402
 from core.template_fit import Correspondences, TemplateFit  # noqa: E402
@@ -149,11 +148,8 @@ def rule_identity_distance(template: TemplateHead, photos: list[Single]) -> list
 def rule_shape_and_colour(template: TemplateHead, photos: list[Single]) -> list[int]:
     """The photos left out by core.pipeline.reconstruct_person: shape and colouring together
     (core.multiview_fit.find_strangers with colour_distances and the fits' residuals, its defaults)."""
-    distances = identity_distances(template, [p.fit.identity for p in photos])
-    colours = colour_distances([p.colours for p in photos])  # type: ignore[misc]
-    oblique = np.array([obliqueness(p.fit) for p in photos])
-    energies = np.array([dense_energy(p.fit.energy) for p in photos])
-    return [j for j, _, _ in find_strangers(distances, oblique, colours, energies)]
+    colours = [p.colours for p in photos]
+    return [j for j, _, _ in strangers_among(template, [p.fit for p in photos], colours)]  # type: ignore[arg-type]
 
 
 RULES: dict[str, Rule] = {

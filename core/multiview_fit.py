@@ -307,6 +307,20 @@ def similarity_error_mm(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(s * a @ (u @ d @ vt).T - b, axis=1).mean() * 1000.0)
 
 
+def strangers_among(
+    template: TemplateHead, fits: Sequence[TemplateFit], colours: Sequence[FaceColours] | None = None
+) -> list[tuple[int, float, float]]:
+    """:func:`find_strangers` over single-photo fits, the rule ``core.pipeline.reconstruct_person``
+    applies: their faces' distances (:func:`identity_distances`), view angles (:func:`obliqueness`),
+    residuals (:func:`dense_energy`) and, when given, colourings (:func:`colour_distances`)."""
+    return find_strangers(
+        identity_distances(template, [f.identity for f in fits]),
+        np.array([obliqueness(f) for f in fits]),
+        None if colours is None else colour_distances(colours),
+        np.array([dense_energy(f.energy) for f in fits]),
+    )
+
+
 def find_strangers(
     distances: np.ndarray,
     oblique: np.ndarray | None = None,

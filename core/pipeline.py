@@ -844,13 +844,9 @@ def reconstruct_person(
     from dataclasses import replace
 
     from .multiview_fit import (
-        colour_distances,
-        dense_energy,
         face_colours,
-        find_strangers,
         fit_multiview,
-        identity_distances,
-        obliqueness,
+        strangers_among,
     )
     from .template_model import load_template
     from .texture_fuse import fuse_textures, most_frontal
@@ -897,11 +893,8 @@ def reconstruct_person(
     template = load_template()
     if len(recs) >= 2:
         heads = [r.head for r in recs if r.head is not None]
-        distances = identity_distances(template, [h.identity for h in heads])
-        colours = colour_distances([face_colours(template, h.fit, r.crop)
-                                    for h, r in zip(heads, recs, strict=True)])
-        strangers = find_strangers(distances, np.array([obliqueness(h.fit) for h in heads]), colours,
-                                   np.array([dense_energy(h.fit.energy) for h in heads]))
+        looks = [face_colours(template, h.fit, r.crop) for h, r in zip(heads, recs, strict=True)]
+        strangers = strangers_among(template, [h.fit for h in heads], looks)
         left_out = {j for j, _, _ in strangers}
         first_kept = next(i for j, i in enumerate(kept) if j not in left_out)
         for j, q, typical in strangers:

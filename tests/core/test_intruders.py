@@ -13,11 +13,9 @@ import pytest
 from core.multiview_fit import (
     COLOUR_ALLOWANCE,
     colour_distances,
-    dense_energy,
     face_colours,
     find_strangers,
-    identity_distances,
-    obliqueness,
+    strangers_among,
 )
 from core.template_fit import TO_CAMERA, correspondences_from_maps, fit_template
 from core.template_model import load_template
@@ -47,11 +45,8 @@ def _photo(tpl, identity: np.ndarray, look: int, light: int, yaw: float):
 
 
 def _strangers(tpl, photos, colours: bool = True) -> list[int]:
-    fits = [f for f, _ in photos]
-    return [i for i, _, _ in find_strangers(
-        identity_distances(tpl, [f.identity for f in fits]), np.array([obliqueness(f) for f in fits]),
-        colour_distances([face_colours(tpl, f, image) for f, image in photos]) if colours else None,
-        np.array([dense_energy(f.energy) for f in fits]))]
+    looks = [face_colours(tpl, f, image) for f, image in photos] if colours else None
+    return [i for i, _, _ in strangers_among(tpl, [f for f, _ in photos], looks)]
 
 
 @pytest.fixture(scope="module")

@@ -276,13 +276,18 @@ def nme_by_part(pred_xy: np.ndarray, gt_xy: np.ndarray) -> dict[str, float]:
     ``100 mean_{k in part} |pred_k - gt_k| / sqrt(w h)``; the overall NME is the mean of the parts
     weighted by their sizes (17, 10, 9, 12, 20 points).
     """
+    err = _normalised_errors(pred_xy, gt_xy)
+    return {name: float(100.0 * err[a:b].mean()) for name, (a, b) in LANDMARK_PARTS.items()}
+
+
+def _normalised_errors(pred_xy: np.ndarray, gt_xy: np.ndarray) -> np.ndarray:
+    """(68,) ``|pred_k - gt_k| / sqrt(w h)``, ``w, h`` the ground-truth landmarks' 2D box."""
     pred = np.asarray(pred_xy, dtype=np.float64)[:, :2]
     gt = np.asarray(gt_xy, dtype=np.float64)[:, :2]
     if pred.shape != (68, 2) or gt.shape != (68, 2):
         raise ValueError(f"landmarks must be (68, 2), got {pred.shape} and {gt.shape}")
     w, h = gt.max(axis=0) - gt.min(axis=0)
-    err = np.linalg.norm(pred - gt, axis=1) / math.sqrt(w * h)
-    return {name: float(100.0 * err[a:b].mean()) for name, (a, b) in LANDMARK_PARTS.items()}
+    return np.linalg.norm(pred - gt, axis=1) / math.sqrt(w * h)
 
 
 def nme_2d(pred_xy: np.ndarray, gt_xy: np.ndarray) -> float:
@@ -296,9 +301,4 @@ def nme_2d(pred_xy: np.ndarray, gt_xy: np.ndarray) -> float:
     pred_xy, gt_xy : (68, 2) float
         Photo px in the same frame.
     """
-    pred = np.asarray(pred_xy, dtype=np.float64)[:, :2]
-    gt = np.asarray(gt_xy, dtype=np.float64)[:, :2]
-    if pred.shape != (68, 2) or gt.shape != (68, 2):
-        raise ValueError(f"landmarks must be (68, 2), got {pred.shape} and {gt.shape}")
-    w, h = gt.max(axis=0) - gt.min(axis=0)
-    return float(100.0 * np.mean(np.linalg.norm(pred - gt, axis=1)) / math.sqrt(w * h))
+    return float(100.0 * _normalised_errors(pred_xy, gt_xy).mean())

@@ -294,19 +294,26 @@ def reconstruct_command(args: argparse.Namespace, stop: Any = None) -> int:
         timings = {str(k): float(v) for k, v in dict(reco.timings).items() if k != "total"}
         t0 = time.perf_counter()
         obj = job.build_result(reco, collection=scene.collection, choices=choices)
+        vertices, faces = write_and_remove(obj, outputs, lambda: reco, timings, t0)
+        return {"vertices": vertices, "faces": faces, "timings": timings}
+
+    def write_and_remove(obj: Any, outputs: dict[str, Path], preview_of: Any, timings: dict[str, float],
+                         t_build: float) -> tuple[int, int]:
+        """Time the build (from ``t_build``), write every output (the preview from ``preview_of()``),
+        then remove the object whatever happened; returns its (vertices, faces)."""
         try:
-            timings["build"] = time.perf_counter() - t0
+            timings["build"] = time.perf_counter() - t_build
             vertices, faces = mesh_counts(obj)
             for fmt, path in outputs.items():
                 t1 = time.perf_counter()
                 if fmt == PREVIEW:
-                    write_preview(obj, reco, path)
+                    write_preview(obj, preview_of(), path)
                 else:
                     export(obj, path, fmt)
                 timings[f"write_{fmt}"] = time.perf_counter() - t1
         finally:
             remove_object(obj)
-        return {"vertices": vertices, "faces": faces, "timings": timings}
+        return vertices, faces
 
     def make_person(person_photos: Sequence[Path], name: str, outputs: dict[str, Path],
                     should_stop: Any) -> dict[str, Any]:
@@ -316,18 +323,8 @@ def reconstruct_command(args: argparse.Namespace, stop: Any = None) -> int:
         timings = {str(k): float(v) for k, v in dict(person.timings).items() if k != "total"}
         t0 = time.perf_counter()
         obj = job.build_person(person, options, collection=scene.collection, choices=choices, name=name)
-        try:
-            timings["build"] = time.perf_counter() - t0
-            vertices, faces = mesh_counts(obj)
-            for fmt, path in outputs.items():
-                t1 = time.perf_counter()
-                if fmt == PREVIEW:
-                    write_preview(obj, job.person_result(person, options), path)
-                else:
-                    export(obj, path, fmt)
-                timings[f"write_{fmt}"] = time.perf_counter() - t1
-        finally:
-            remove_object(obj)
+        preview_of = lambda: job.person_result(person, options)  # noqa: E731 - built only for a preview
+        vertices, faces = write_and_remove(obj, outputs, preview_of, timings, t0)
         return {"vertices": vertices, "faces": faces, "timings": timings,
                 "sources": [str(r.source or "") for r in person.photos], "warnings": list(person.warnings)}
 
